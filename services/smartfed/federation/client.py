@@ -1,0 +1,163 @@
+"""EdgeClient: everything a site does with its own data, in every deployment mode.
+
+It never hands out readings. What leaves it is normalisation sums (counts, sums, sums of
+squares), weight deltas, example counts, losses and evaluation metrics.
+"""
+
+from __future__ import annotations
+
+import time
+import zlib
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from smartfed.data.series import SiteSeries
+from smartfed.data.windows import Windows, make_windows, normalization_sums, split_in_time
+from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights, load_flat_weights
+from smartfed.models.threshold import calibrate_threshold, detection_metrics, roc_points
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    round: int
+    local_epochs: int = 1
+    batch_size: int = 64
+    learning_rate: float = 1e-3
+    proximal_mu: float = 0.0
+
+
+@dataclass
+class FitResult:
+    site: str
+    organization: str
+    round: int
+    delta: np.ndarray
+    num_examples: int
+    loss: float
+    seconds: float
+
+
+@dataclass
+class SiteEvaluation:
+    site: str
+    organization: str
+    rows: int
+    threshold: float
+    metrics: dict[str, float]
+    roc: tuple[list[float], list[float]] = field(default=([], []))
+
+
+class EdgeClient:
+    def __init__(self, series: SiteSeries, spec: ModelSpec, seed: int) -> None:
+        self.site = series.site
+        self.organization = series.organization
+        self.rows = series.rows
+        self.spec = spec
+        self._seed = seed
+        self._pieces = split_in_time(series)
+        self._windows: dict[str, Windows] = {}
+
+    def normalization_sums(self) -> np.ndarray:
+        return normalization_sums(self._pieces["train"], self.spec.n_features)
+
+    def set_normalization(self, mean: np.ndarray, std: np.ndarray) -> None:
+        self._windows = {
+            name: make_windows(pieces, self.spec.window, mean, std) for name, pieces in self._pieces.items()
+        }
+
+    def windows(self, split: str) -> Windows:
+        if not self._windows:
+            raise RuntimeError(f"site {self.site}: set_normalization must come before training")
+        return self._windows[split]
+
+    def fit(self, model: WindowAutoencoder, weights: np.ndarray, config: FitConfig) -> FitResult:
+        """Local training from the global ``weights``; returns the weight delta."""
+        started = time.perf_counter()
+        load_flat_weights(model, weights)
+        train = self.windows("train")
+        loss = train_epochs(
+            model,
+            train.x,
+            epochs=config.local_epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            proximal_mu=config.proximal_mu,
+            seed=zlib.crc32(f"{self._seed}:{self.site}:{config.round}".encode()),
+        )
+        return FitResult(
+            site=self.site,
+            organization=self.organization,
+            round=config.round,
+            delta=flat_weights(model) - weights,
+            num_examples=len(train),
+            loss=loss,
+            seconds=time.perf_counter() - started,
+        )
+
+    def evaluate(self, model: WindowAutoencoder, weights: np.ndarray, with_roc: bool = False) -> SiteEvaluation:
+        """Threshold on validation, metrics on test."""
+        load_flat_weights(model, weights)
+        val, test = self.windows("val"), self.windows("test")
+        threshold = calibrate_threshold(score(model, val.x), val.y)
+        test_scores = score(model, test.x)
+        metrics = detection_metrics(test_scores, test.y, threshold).as_dict()
+        return SiteEvaluation(
+            site=self.site,
+            organization=self.organization,
+            rows=self.rows,
+            threshold=threshold,
+            metrics=metrics,
+            roc=roc_points(test_scores, test.y) if with_roc else ([], []),
+        )
+
+
+def train_epochs(
+    model: WindowAutoencoder,
+    x: np.ndarray,
+    *,
+    epochs: int,
+    batch_size: int,
+    learning_rate: float,
+    proximal_mu: float = 0.0,
+    seed: int = 0,
+) -> float:
+    """Adam over shuffled mini-batches; returns the mean loss of the last epoch.
+
+    With ``proximal_mu`` > 0 this is FedProx's local objective: the squared distance to the
+    weights training started from keeps a site with odd data from drifting too far.
+    """
+    if len(x) == 0:
+        return 0.0
+    data = torch.from_numpy(x)
+    generator = torch.Generator().manual_seed(seed)
+    optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
+    anchor = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else None
+    model.train()
+    epoch_loss = 0.0
+    for _ in range(epochs):
+        order = torch.randperm(len(data), generator=generator)
+        total, batches = 0.0, 0
+        for start in range(0, len(data), batch_size):
+            batch = data[order[start : start + batch_size]]
+            loss = model.reconstruction_error(batch).mean()
+            if anchor is not None:
+                loss = loss + proximal_mu / 2 * sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            total += float(loss.detach())
+            batches += 1
+        epoch_loss = total / batches
+    return epoch_loss
+
+
+def score(model: WindowAutoencoder, x: np.ndarray, batch_size: int = 8192) -> np.ndarray:
+    model.eval()
+    with torch.no_grad():
+        parts = [
+            model.reconstruction_error(torch.from_numpy(x[start : start + batch_size])).numpy()
+            for start in range(0, len(x), batch_size)
+        ]
+    return np.concatenate(parts) if parts else np.zeros(0, np.float32)

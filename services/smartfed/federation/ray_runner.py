@@ -1,0 +1,201 @@
+"""Hosting EdgeClients in Ray actors: many simulated sites per worker process.
+
+One actor per site would cost ~400 MB each (every actor imports torch), so a small pool of
+``SiteWorker`` actors, about one per core, each holds its share of the sites. A site's data is
+generated or read inside its worker and never travels: what crosses the Ray object store is
+weight vectors, deltas, sums and metrics, as numpy arrays and plain dicts.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import ray
+
+from smartfed.data import load_sites
+from smartfed.federation.client import EdgeClient, FitConfig, FitResult, train_epochs
+from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DataRequest:
+    task: str
+    data: str
+    sites: int
+    organizations: int
+    seed: int
+
+
+def start_ray(num_cpus: int) -> None:
+    """A local Ray cluster whose listeners stay on 127.0.0.1."""
+    if ray.is_initialized():
+        return
+    # Without this, Ray binds some listeners to every interface even with _node_ip_address set.
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    ray.init(
+        num_cpus=num_cpus,
+        include_dashboard=False,
+        _node_ip_address="127.0.0.1",
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+    )
+
+
+@ray.remote(num_cpus=1)
+class SiteWorker:
+    """The sites of one worker process, and the one model they take turns training."""
+
+    def __init__(self, request: DataRequest, site_ids: list[str], delays_s: dict[str, float]) -> None:
+        import torch
+
+        # One thread per worker: the pool already fills the cores, and oversubscribed BLAS
+        # threads make every small site slower.
+        torch.set_num_threads(1)
+        wanted = set(site_ids)
+        all_sites = load_sites(request.task, request.data, request.sites, request.organizations, request.seed)
+        self._series = [s for s in all_sites if s.site in wanted]
+        self._seed = request.seed
+        self._delays_s = delays_s
+        self._clients: dict[str, EdgeClient] = {}
+
+    def describe(self) -> dict[str, dict]:
+        """Per site: organization, feature names and row count (metadata, no readings)."""
+        return {
+            s.site: {"organization": s.organization, "features": list(s.features), "rows": s.rows, "profile": s.profile}
+            for s in self._series
+        }
+
+    def prepare(self, spec: ModelSpec) -> None:
+        self._clients = {s.site: EdgeClient(s, spec, self._seed) for s in self._series}
+        self._series = []
+        self._model = WindowAutoencoder(spec)
+
+    def normalization_sums(self) -> dict[str, np.ndarray]:
+        return {site: c.normalization_sums() for site, c in self._clients.items()}
+
+    def set_normalization(self, mean: np.ndarray, std: np.ndarray) -> None:
+        for client in self._clients.values():
+            client.set_normalization(mean, std)
+
+    def fit(self, site: str, weights: np.ndarray, config: dict) -> dict:
+        result = self._clients[site].fit(self._model, weights, FitConfig(**config))
+        delay_s = self._delays_s.get(site, 0.0)
+        if delay_s:
+            time.sleep(delay_s)
+            result.seconds += delay_s
+        return asdict(result)
+
+    def evaluate(self, weights: np.ndarray | dict[str, np.ndarray], with_roc: bool = False) -> list[dict]:
+        """Metrics of every site; ``weights`` is one global vector or one vector per site."""
+        return [
+            asdict(c.evaluate(self._model, weights[site] if isinstance(weights, dict) else weights, with_roc))
+            for site, c in self._clients.items()
+        ]
+
+    def train_local_only(self, initial: np.ndarray, config: dict, epochs: int) -> dict[str, np.ndarray]:
+        """Each site alone, from the same initial weights, for the federated run's epochs."""
+        trained = {}
+        for site, client in self._clients.items():
+            result = client.fit(self._model, initial, FitConfig(**{**config, "local_epochs": epochs}))
+            trained[site] = initial + result.delta
+        return trained
+
+    def training_windows(self) -> np.ndarray:
+        """All training windows of this worker's sites: only for the centralized baseline."""
+        return np.concatenate([c.windows("train").x for c in self._clients.values()])
+
+    def train_pooled(self, initial: np.ndarray, x: np.ndarray, config: dict, epochs: int) -> np.ndarray:
+        from smartfed.models.autoencoder import load_flat_weights
+
+        load_flat_weights(self._model, initial)
+        train_epochs(
+            self._model,
+            x,
+            epochs=epochs,
+            batch_size=config["batch_size"],
+            learning_rate=config["learning_rate"],
+            seed=config.get("round", 0),
+        )
+        return flat_weights(self._model)
+
+
+class WorkerPool:
+    """The actors, and which of them holds which site."""
+
+    def __init__(self, request: DataRequest, workers: int, delays_s: dict[str, float]) -> None:
+        site_ids = [f"site-{i + 1:03d}" for i in range(request.sites)]
+        shares = [site_ids[i::workers] for i in range(workers)]
+        self.actors = [SiteWorker.remote(request, share, delays_s) for share in shares if share]
+        self.owner: dict[str, ray.actor.ActorHandle] = {}
+        self.sites: dict[str, dict] = {}
+        for actor, described in zip(self.actors, ray.get([a.describe.remote() for a in self.actors])):
+            for site, meta in described.items():
+                self.owner[site] = actor
+                self.sites[site] = meta
+
+    @property
+    def organizations(self) -> dict[str, str]:
+        return {site: meta["organization"] for site, meta in self.sites.items()}
+
+    def features(self) -> list[str]:
+        """The feature names all sites share; a site that differs is named in the error."""
+        first_site, first = next(iter(self.sites.items()))
+        for site, meta in self.sites.items():
+            if meta["features"] != first["features"]:
+                raise ValueError(
+                    f"site {site} has features {meta['features']} but {first_site} has {first['features']}; "
+                    "every site of a federation must measure the same columns"
+                )
+        return first["features"]
+
+    def prepare(self, spec: ModelSpec) -> None:
+        ray.get([a.prepare.remote(spec) for a in self.actors])
+
+    def normalize(self) -> tuple[np.ndarray, np.ndarray]:
+        """Global mean and std from the sites' sums: no reading leaves a worker."""
+        from smartfed.data.windows import mean_std_from_sums
+
+        total = sum(sum(per_site.values()) for per_site in ray.get([a.normalization_sums.remote() for a in self.actors]))
+        mean, std = mean_std_from_sums(total)
+        ray.get([a.set_normalization.remote(mean, std) for a in self.actors])
+        return mean, std
+
+    def dispatch(self, sites: list[str], weights: np.ndarray, config: FitConfig) -> dict[ray.ObjectRef, str]:
+        weights_ref = ray.put(weights)
+        config_dict = asdict(config)
+        return {self.owner[site].fit.remote(site, weights_ref, config_dict): site for site in sites}
+
+    def collect(self, pending: dict[ray.ObjectRef, str], deadline_s: float) -> list[FitResult]:
+        """Results that arrive before the deadline; the rest are stragglers, cancelled."""
+        ready, late = ray.wait(list(pending), num_returns=len(pending), timeout=deadline_s)
+        for ref in late:
+            ray.cancel(ref)
+        return [FitResult(**r) for r in ray.get(ready)]
+
+    def evaluate(self, weights: np.ndarray | dict[str, np.ndarray], with_roc: bool = False) -> list[dict]:
+        if isinstance(weights, dict):
+            refs = [a.evaluate.remote({s: w for s, w in weights.items() if self.owner[s] == a}, with_roc) for a in self.actors]
+        else:
+            weights_ref = ray.put(weights)
+            refs = [a.evaluate.remote(weights_ref, with_roc) for a in self.actors]
+        return [row for rows in ray.get(refs) for row in rows]
+
+    def train_local_only(self, initial: np.ndarray, config: FitConfig, epochs: int) -> dict[str, np.ndarray]:
+        trained: dict[str, np.ndarray] = {}
+        for part in ray.get([a.train_local_only.remote(initial, asdict(config), epochs) for a in self.actors]):
+            trained.update(part)
+        return trained
+
+    def train_centralized(self, initial: np.ndarray, config: FitConfig, epochs: int) -> np.ndarray:
+        pooled = np.concatenate(ray.get([a.training_windows.remote() for a in self.actors]))
+        return ray.get(self.actors[0].train_pooled.remote(initial, pooled, asdict(config), epochs))
+
+    def shutdown(self) -> None:
+        for actor in self.actors:
+            ray.kill(actor)

@@ -1,0 +1,19 @@
+"""Fixtures shared by the whole suite: one local Ray cluster per test session."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """A local Ray cluster bound to 127.0.0.1, shared by every test that needs one."""
+    import ray
+
+    from smartfed.federation.ray_runner import start_ray
+
+    start_ray(num_cpus=os.cpu_count() or 2)
+    yield ray
+    ray.shutdown()
