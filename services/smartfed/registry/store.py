@@ -30,8 +30,11 @@ class ModelManifest:
     sha256: str
     created_at: str
     code_version: str
+    # The channel is store metadata (``promote`` moves it), so it is not covered by the signature.
     channel: str = "candidate"
     extra: dict[str, object] = field(default_factory=dict)
+    # Ed25519 signature (base64) over every other field but ``channel``; see registry.signing.
+    signature: str | None = None
 
     def to_json_dict(self) -> dict[str, object]:
         return asdict(self)
