@@ -1,0 +1,19 @@
+"""Every data source of smartfed: simulated buildings and networks, UCI Appliances, CSV files.
+
+All of them hand back ``SiteSeries``; ``load_sites`` picks the source.
+"""
+
+from smartfed.data.buildings import SENSOR_FEATURES
+from smartfed.data.errors import DataError
+from smartfed.data.faults import FAULT_KINDS
+from smartfed.data.loader import load_sites
+from smartfed.data.series import Episode, SiteSeries
+
+__all__ = [
+    "FAULT_KINDS",
+    "SENSOR_FEATURES",
+    "DataError",
+    "Episode",
+    "SiteSeries",
+    "load_sites",
+]
