@@ -71,8 +71,14 @@ def load_flat_weights(model: nn.Module, weights: np.ndarray) -> None:
     expected = sum(p.numel() for p in model.parameters())
     if weights.shape != (expected,):
         raise ValueError(f"weight vector has shape {weights.shape}; this model needs ({expected},)")
+    # Copy into the existing parameters: vector_to_parameters would make them views of the
+    # caller's array, and training would then overwrite the global weights in place.
+    offset = 0
     with torch.no_grad():
-        nn.utils.vector_to_parameters(torch.from_numpy(np.ascontiguousarray(weights)), model.parameters())
+        for param in model.parameters():
+            size = param.numel()
+            param.copy_(torch.tensor(weights[offset : offset + size]).view_as(param))
+            offset += size
 
 
 def tensors_from_flat(model: nn.Module, weights: np.ndarray) -> dict[str, np.ndarray]:

@@ -1,0 +1,74 @@
+"""The embedded simulation end to end, on a real local Ray cluster."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+
+from smartfed.cli import main
+from smartfed.federation.aggregator import RoundFailed
+from smartfed.registry import open_store
+from smartfed.simulation.config import SimulationConfig
+from smartfed.simulation.run import run_simulation
+
+SETTING_KEYS = {"f1", "precision", "recall", "auroc", "per_site"}
+
+
+def small(tmp_path, **overrides) -> SimulationConfig:
+    options = dict(task="sensor", sites=4, organizations=2, rounds=3, output=tmp_path / "run", workers=2)
+    return SimulationConfig(**{**options, **overrides})
+
+
+def test_simulation_writes_the_report_and_one_model_version_per_round(ray_cluster, tmp_path):
+    config = small(tmp_path)
+    report = run_simulation(config)
+
+    on_disk = json.loads((config.output / "report.json").read_text())
+    assert on_disk == json.loads(json.dumps(report))
+    assert {k: on_disk[k] for k in ("task", "data", "sites", "organizations", "rounds", "seed", "strategy")} == {
+        "task": "sensor", "data": "simulated", "sites": 4, "organizations": 2, "rounds": 3, "seed": 0,
+        "strategy": "fedavg",
+    }
+    for setting in ("federated", "local_only", "centralized"):
+        assert SETTING_KEYS <= set(on_disk[setting])
+        assert len(on_disk[setting]["per_site"]) == 4
+    assert [h["round"] for h in on_disk["history"]] == [1, 2, 3]
+    assert all(h["sites_reported"] == 4 and h["bytes_up"] > 0 for h in on_disk["history"])
+    for name in ("report.md", "per_site_f1.png", "rounds.png", "roc.png", "gain_by_site_size.png"):
+        assert (config.output / name).stat().st_size > 0
+
+    store = open_store(config.store_uri)
+    versions = store.versions(config.federation)
+    assert [m.round for m in versions] == [1, 2, 3]
+    model_bytes, manifest = store.load(config.federation)
+    assert manifest.sha256 == hashlib.sha256(model_bytes).hexdigest()
+
+
+def test_round_drops_stragglers_past_the_deadline_and_proceeds_on_quorum(ray_cluster, tmp_path):
+    config = small(tmp_path, rounds=2, straggler_fraction=0.25, straggler_delay_s=4.0, round_deadline_s=2.0, baselines=False)
+    report = run_simulation(config)
+    for entry in report["history"]:
+        assert entry["sites_sampled"] == 4
+        assert entry["sites_reported"] == 3
+        assert len(entry["stragglers"]) == 1
+
+
+def test_round_below_quorum_fails_with_reason_and_keeps_the_report(ray_cluster, tmp_path):
+    config = small(tmp_path, rounds=2, min_sites=4, straggler_fraction=0.25, straggler_delay_s=4.0, round_deadline_s=2.0)
+    with pytest.raises(RoundFailed) as failure:
+        run_simulation(config)
+    assert failure.value.reason == "QuorumNotMet"
+    report = json.loads((config.output / "report.json").read_text())
+    assert report["status"] == "failed"
+    assert report["failure"]["reason"] == "QuorumNotMet"
+    assert report["history"] == []
+
+
+def test_cli_refuses_contradictory_settings_with_the_fix(capsys):
+    code = main(["simulate", "--sites", "2", "--organizations", "5"])
+    assert code == 3
+    err = capsys.readouterr().err
+    assert "5 organizations for 2 sites: every organization needs at least one site; lower --organizations or raise --sites" in " ".join(err.split())
+    assert "exit 3: a setting or input file is invalid" in err
