@@ -51,7 +51,7 @@ _STEPS_PER_DAY = 86_400 // STEP_S
 _SMALL_SITE_SLOTS = frozenset({1, 4, 6, 11})
 _MAX_SITE_ROWS = 58_000
 
-_SENSOR_SPECS: tuple[SensorSpec, ...] = (
+SENSOR_SPECS: tuple[SensorSpec, ...] = (
     SensorSpec("temperature_c", 1.5, ((-40.0, -15.0), (55.0, 85.0)), nonnegative=False),
     SensorSpec("humidity_pct", 4.0, ((-20.0, -1.0), (101.0, 130.0))),
     SensorSpec("co2_ppm", 150.0, ((100.0, 300.0), (5_500.0, 8_000.0))),
@@ -149,7 +149,7 @@ def building_site(seed: int, index: int, organizations: int, scale: float) -> Si
         rng, building, climate, zones, steps, start_day_of_year, start_weekday,
         _NOISE_LEVELS[noise_level],
     )
-    segments, labels, episodes = inject_faults(rng, clean, _SENSOR_SPECS, rate, STEP_S)
+    segments, labels, episodes = inject_faults(rng, clean, SENSOR_SPECS, rate, STEP_S)
     return SiteSeries(
         site=site_id(index),
         organization=organization_of(index, organizations),

@@ -5,8 +5,12 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from smartfed.data.buildings import building_site
+from smartfed.data.csv_sites import csv_sites
 from smartfed.data.errors import DataError
+from smartfed.data.networks import network_site
 from smartfed.data.series import SiteSeries
+from smartfed.data.uci import uci_sites
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +37,7 @@ def load_sites(
     """
     _check_scenario(task, sites, organizations, seed, scale)
     if data == SIMULATED:
-        if task == "sensor":
-            from smartfed.data.buildings import building_site as make_site
-        else:
-            from smartfed.data.networks import network_site as make_site
+        make_site = building_site if task == "sensor" else network_site
         result = [make_site(seed, i, organizations, scale) for i in range(sites)]
     elif data == UCI_APPLIANCES:
         if task != "sensor":
@@ -44,12 +45,8 @@ def load_sites(
                 f"data {UCI_APPLIANCES!r} holds building sensor readings, not network flows; "
                 f"use it with task 'sensor', or use data {SIMULATED!r} for task {task!r}"
             )
-        from smartfed.data.uci import uci_sites
-
         result = uci_sites(sites, organizations, seed)
     elif Path(data).is_dir():
-        from smartfed.data.csv_sites import csv_sites
-
         result = csv_sites(Path(data), task, sites, organizations)
     else:
         raise DataError(
