@@ -30,6 +30,9 @@ class LocalObjects:
     def describe(self, key: str) -> str:
         return str(self._path(key))
 
+    def full_key(self, key: str) -> str:
+        return key
+
     def read(self, key: str) -> StoredObject | None:
         try:
             data = self._path(key).read_bytes()

@@ -28,6 +28,9 @@ class ObjectBackend(Protocol):
     def describe(self, key: str) -> str:
         """Where ``key`` lives, in the words of the user's ``--store`` (for messages)."""
 
+    def full_key(self, key: str) -> str:
+        """The key as the storage itself names it (with the S3 prefix): a manifest's ``object``."""
+
     def read(self, key: str) -> StoredObject | None:
         """The current content of ``key``, or None when there is none."""
 

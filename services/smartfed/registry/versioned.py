@@ -128,8 +128,9 @@ class VersionedStore:
                     f"against the federations present: {self.federations() or 'none'}"
                 )
         manifest = self.manifest(federation, version)
-        where = self.backend.describe(manifest.object)
-        data = self.backend.read_version(manifest.object, manifest.object_version)
+        object_key = self._key(federation, version, MODEL_FILE)
+        where = self.backend.describe(object_key)
+        data = self.backend.read_version(object_key, manifest.object_version)
         if data is None:
             raise StoreError(
                 f"model {federation!r} version {version}: its object {where} "
@@ -190,7 +191,10 @@ class VersionedStore:
                 number += 1
 
         manifest = replace(
-            draft, version=number, object=object_key, object_version=object_version
+            draft,
+            version=number,
+            object=self.backend.full_key(object_key),
+            object_version=object_version,
         )
         manifest = replace(manifest, signature=signing.sign_manifest(key, manifest))
         manifest_key = self._key(federation, number, MANIFEST_FILE)
@@ -363,7 +367,9 @@ class VersionedStore:
             ) from None
         signing.verify_manifest(self._verifier(federation), manifest, where)
         # A correctly signed manifest copied into another version's folder is a replay.
-        expected = (federation, version, self._key(federation, version, MODEL_FILE))
+        expected = (
+            federation, version, self.backend.full_key(self._key(federation, version, MODEL_FILE))
+        )
         if (manifest.federation, manifest.version, manifest.object) != expected:
             raise IntegrityError(
                 f"manifest {where} is signed for {manifest.federation!r} version "
