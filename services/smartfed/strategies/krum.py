@@ -24,9 +24,9 @@ from smartfed.strategies.base import Strategy, StrategyError, check_updates
 
 log = logging.getLogger(__name__)
 
-# Columns per block of the Gram accumulation: 1 MiB of float32 per site row keeps the centred
-# block in cache and the float32 products short enough that float64 accumulation across blocks
-# carries the precision.
+# Elements per block of the Gram accumulation, 1 MiB of float32 over all sites: the centred
+# block stays in cache, and each float32 block product sums few enough terms for the float64
+# accumulation across blocks to keep the precision.
 _BLOCK_ELEMENTS = 1 << 18
 
 

@@ -7,6 +7,11 @@ Throughput is the bytes of updates consumed per second (1 GB = 1e9 bytes), best 
 runs after one warm-up run, so that a noisy neighbour on a shared machine slows the figure as
 little as possible. A copy reads and writes every byte while an aggregation mostly reads, so a
 bandwidth-bound strategy can exceed the copy figure.
+
+On a machine whose cores are busy with other work, run it with ``OPENBLAS_NUM_THREADS=1`` (Ray
+limits its workers to their CPU share through ``OMP_NUM_THREADS`` in the same way): OpenBLAS's
+spinning worker threads then lose their cores, which made Krum's Gram product 20 to 40 times
+slower on a shared 2-core machine, while one thread already saturates memory for the averages.
 """
 
 from __future__ import annotations
