@@ -365,7 +365,7 @@ class VersionedStore:
                 f"manifest {where} is not a valid manifest ({exc}); it was damaged after "
                 "publishing. Load another version or publish a new one"
             ) from None
-        signing.verify_manifest(self._verifier(federation), manifest, where)
+        signing.verify_manifest(self.public_key(federation), manifest, where)
         # A correctly signed manifest copied into another version's folder is a replay.
         expected = (
             federation, version, self.backend.full_key(self._key(federation, version, MODEL_FILE))
@@ -379,7 +379,8 @@ class VersionedStore:
         channel = "stable" if version == stable else "candidate"
         return replace(manifest, channel=channel)
 
-    def _verifier(self, federation: str) -> Ed25519PublicKey:
+    def public_key(self, federation: str) -> Ed25519PublicKey:
+        """The key loads of ``federation`` verify against (trusted, else the stored one)."""
         key = f"{federation}/{PUBLIC_KEY_FILE}"
         stored = self.backend.read(key)
         stored_key = (
