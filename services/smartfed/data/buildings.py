@@ -94,30 +94,90 @@ class BuildingType:
 BUILDING_TYPES: tuple[BuildingType, ...] = (
     BuildingType(
         "office",
-        ((0, 0.0), (6.5, 0.02), (9, 0.85), (12, 0.8), (12.5, 0.55), (13.5, 0.8), (17, 0.7),
-         (19, 0.08), (24, 0.0)),
+        (
+            (0, 0.0),
+            (6.5, 0.02),
+            (9, 0.85),
+            (12, 0.8),
+            (12.5, 0.55),
+            (13.5, 0.8),
+            (17, 0.7),
+            (19, 0.08),
+            (24, 0.0),
+        ),
         ((0, 0.0), (10, 0.03), (15, 0.03), (24, 0.0)),
-        (6.0, 19.0), None, 21.0, 24.0, (8, 40), (25.0, 45.0), (2.0, 4.0), 500.0, 5.0,
+        (6.0, 19.0),
+        None,
+        21.0,
+        24.0,
+        (8, 40),
+        (25.0, 45.0),
+        (1.0, 2.0),
+        500.0,
+        5.0,
     ),
     BuildingType(
         "school",
-        ((0, 0.0), (7, 0.05), (8, 0.95), (11.5, 0.95), (12, 0.4), (12.75, 0.95), (15, 0.9),
-         (15.5, 0.15), (17.5, 0.02), (24, 0.0)),
+        (
+            (0, 0.0),
+            (7, 0.05),
+            (8, 0.95),
+            (11.5, 0.95),
+            (12, 0.4),
+            (12.75, 0.95),
+            (15, 0.9),
+            (15.5, 0.15),
+            (17.5, 0.02),
+            (24, 0.0),
+        ),
         ((0, 0.0), (24, 0.0)),
-        (6.0, 16.5), None, 20.0, 24.5, (18, 32), (7.0, 10.0), (3.0, 6.0), 400.0, 5.0,
+        (6.0, 16.5),
+        None,
+        20.0,
+        24.5,
+        (18, 32),
+        (7.0, 10.0),
+        (3.0, 6.0),
+        400.0,
+        5.0,
     ),
     BuildingType(
         "retail",
-        ((0, 0.0), (9, 0.05), (10, 0.25), (12.5, 0.6), (14.5, 0.4), (18, 0.7), (21, 0.3),
-         (21.5, 0.03), (24, 0.0)),
+        (
+            (0, 0.0),
+            (9, 0.05),
+            (10, 0.25),
+            (12.5, 0.6),
+            (14.5, 0.4),
+            (18, 0.7),
+            (21, 0.3),
+            (21.5, 0.03),
+            (24, 0.0),
+        ),
         ((0, 0.0), (9, 0.05), (10, 0.4), (14, 0.9), (18, 0.7), (21, 0.3), (21.5, 0.03), (24, 0.0)),
-        (8.0, 22.0), (8.0, 22.0), 20.0, 24.5, (15, 70), (20.0, 40.0), (1.5, 3.0), 800.0, 30.0,
+        (8.0, 22.0),
+        (8.0, 22.0),
+        20.0,
+        24.5,
+        (15, 70),
+        (20.0, 40.0),
+        (1.5, 3.0),
+        800.0,
+        30.0,
     ),
     BuildingType(
         "hospital",
         ((0, 0.45), (6, 0.5), (9, 0.95), (17, 0.9), (21, 0.6), (24, 0.45)),
         ((0, 0.45), (9, 0.8), (18, 0.75), (24, 0.45)),
-        (0.0, 24.0), (0.0, 24.0), 21.5, 24.0, (6, 24), (30.0, 50.0), (4.0, 8.0), 400.0, 60.0,
+        (0.0, 24.0),
+        (0.0, 24.0),
+        21.5,
+        24.0,
+        (6, 24),
+        (20.0, 35.0),
+        (2.0, 3.0),
+        400.0,
+        60.0,
     ),
 )
 
@@ -146,7 +206,13 @@ def building_site(seed: int, index: int, organizations: int, scale: float) -> Si
     rate = float(rng.uniform(0.03, 0.06))
 
     clean = simulate_zones(
-        rng, building, climate, zones, steps, start_day_of_year, start_weekday,
+        rng,
+        building,
+        climate,
+        zones,
+        steps,
+        start_day_of_year,
+        start_weekday,
         _NOISE_LEVELS[noise_level],
     )
     segments, labels, episodes = inject_faults(rng, clean, SENSOR_SPECS, rate, STEP_S)
@@ -244,8 +310,12 @@ def simulate_zones(
     # Humidity: outdoor vapour pressure plus occupants' moisture, dried by the cooling coil.
     outdoor_hpa = weather.humidity_pct / 100.0 * _saturation_hpa(weather.temperature_c)
     added_hpa = (
-        _MOISTURE_PER_PERSON_KG_H * occupancy / airflow_m3_h
-        * _WATER_VAPOUR_J_KG_K * (temperature_c + 273.15) / 100.0
+        _MOISTURE_PER_PERSON_KG_H
+        * occupancy
+        / airflow_m3_h
+        * _WATER_VAPOUR_J_KG_K
+        * (temperature_c + 273.15)
+        / 100.0
     )
     vapour_hpa = np.where(
         cooling_kw > 0.0,
@@ -279,16 +349,26 @@ def simulate_zones(
     occupancy_read = np.maximum(occupancy + miscount * rng.choice([-1.0, 1.0], shape), 0.0)
     readings = np.stack(
         [
-            temperature_c + rng.normal(0.0, 0.25 * noise, (zones, 1)) + rng.normal(0.0, 0.08 * noise, shape),
+            temperature_c
+            + rng.normal(0.0, 0.25 * noise, (zones, 1))
+            + rng.normal(0.0, 0.08 * noise, shape),
             np.clip(
-                humidity_pct + rng.normal(0.0, 1.5 * noise, (zones, 1)) + rng.normal(0.0, 0.8 * noise, shape),
-                0.0, 100.0,
+                humidity_pct
+                + rng.normal(0.0, 1.5 * noise, (zones, 1))
+                + rng.normal(0.0, 0.8 * noise, shape),
+                0.0,
+                100.0,
             ),
-            co2_ppm + rng.normal(0.0, 25.0 * noise, (zones, 1))
+            co2_ppm
+            + rng.normal(0.0, 25.0 * noise, (zones, 1))
             + rng.normal(0.0, 1.0, shape) * (12.0 * noise + 0.015 * co2_ppm),
-            np.maximum(light_lux + rng.normal(0.0, 1.0, shape) * (2.0 * noise + 0.03 * light_lux), 0.5),
+            np.maximum(
+                light_lux + rng.normal(0.0, 1.0, shape) * (2.0 * noise + 0.03 * light_lux), 0.5
+            ),
             occupancy_read,
-            np.maximum(power_kw + rng.normal(0.0, 1.0, shape) * (0.03 * noise + 0.02 * power_kw), 0.0),
+            np.maximum(
+                power_kw + rng.normal(0.0, 1.0, shape) * (0.03 * noise + 0.02 * power_kw), 0.0
+            ),
         ],
         axis=-1,
     )

@@ -17,10 +17,11 @@ is wrong and what to do.
 from __future__ import annotations
 
 import csv
+import itertools
 import logging
 import math
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -102,7 +103,7 @@ def _site(
     bounds = [0, *cuts.tolist(), len(table.times_s)]
 
     segments, labels, episodes = [], [], []
-    for segment, (start, stop) in enumerate(zip(bounds[:-1], bounds[1:])):
+    for segment, (start, stop) in enumerate(itertools.pairwise(bounds)):
         segments.append(table.values[start:stop][:, order].astype(np.float32))
         labels.append(table.labels[start:stop])
         episodes.extend(_episodes(table.labels[start:stop], segment))
@@ -138,11 +139,15 @@ def _read_table(file: Path) -> _Table:
 def _parse(file: Path, reader: csv.reader) -> _Table:  # type: ignore[valid-type]
     header = next(reader, None)
     if header is None:
-        raise DataError(f"{file}: the file is empty, expected a header line with a '{TIMESTAMP}' column")
+        raise DataError(
+            f"{file}: the file is empty, expected a header line with a '{TIMESTAMP}' column"
+        )
     header = [name.strip() for name in header]
     duplicates = sorted({name for name in header if header.count(name) > 1})
     if duplicates:
-        raise DataError(f"{file} line 1: column {duplicates[0]!r} appears twice; give every column its own name")
+        raise DataError(
+            f"{file} line 1: column {duplicates[0]!r} appears twice; give every column its own name"
+        )
     if TIMESTAMP not in header:
         raise DataError(
             f"{file} line 1: no '{TIMESTAMP}' column in header {header}; name the time column "
@@ -177,7 +182,9 @@ def _parse(file: Path, reader: csv.reader) -> _Table:  # type: ignore[valid-type
         if label_at is not None:
             label = row[label_at].strip()
             if label not in ("0", "1"):
-                raise DataError(f"{where}: column '{LABEL}' is {label!r}, expected 0 or 1; fix or remove the row")
+                raise DataError(
+                    f"{where}: column '{LABEL}' is {label!r}, expected 0 or 1; fix or remove the row"
+                )
             labels.append(int(label))
         else:
             labels.append(0)
@@ -202,7 +209,7 @@ def _timestamp(text: str, where: str) -> float:
             "'2024-03-01T08:05:00'; fix or remove the row"
         ) from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return moment.timestamp()
 
 
@@ -210,7 +217,9 @@ def _number(text: str, column: str, where: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise DataError(f"{where}: column {column!r} is {text!r}, expected a number; fix or remove the row") from None
+        raise DataError(
+            f"{where}: column {column!r} is {text!r}, expected a number; fix or remove the row"
+        ) from None
     if not math.isfinite(value):
         raise DataError(
             f"{where}: column {column!r} is {text!r}, expected a finite number; fix or remove the row"

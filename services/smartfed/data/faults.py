@@ -87,9 +87,7 @@ def inject_faults(
     """Faulty copies of ``segments``, their 0/1 labels and the episodes, covering ~``rate`` of rows."""
     faulty = [np.array(s, dtype=np.float64) for s in segments]
     labels = [np.zeros(len(s), dtype=np.int8) for s in segments]
-    scales = [
-        np.maximum([spec.min_fault_scale for spec in specs], s.std(axis=0)) for s in faulty
-    ]
+    scales = [np.maximum([spec.min_fault_scale for spec in specs], s.std(axis=0)) for s in faulty]
     length_rows = {
         kind: (max(1, lo // step_s), max(1, hi // step_s)) for kind, (lo, hi) in _LENGTH_S.items()
     }

@@ -116,14 +116,34 @@ class DeviceType:
 
 
 DEVICE_TYPES: tuple[DeviceType, ...] = (
-    DeviceType("camera", 0.3, 0.6, "office", 800, 1_500, 0.5, 2.0, 2, 2, 0.01, 0.05, 1.0,
-               stream_bytes_min=15e6),
-    DeviceType("ip_phone", 0.2, 1.0, "office", 600, 900, 0.4, 1.0, 3, 2, 0.01, 0.1, 0.8, poll_s=60.0),
-    DeviceType("thermostat", 0.05, 0.1, "flat", 1_500, 3_000, 0.3, 0.8, 2, 1, 0.02, 0.9, 0.3,
-               poll_s=300.0),
-    DeviceType("lighting_controller", 0.5, 2.5, "office", 200, 150, 0.3, 0.1, 4, 1, 0.005, 0.0, 1.0),
-    DeviceType("badge_reader", 0.1, 3.0, "arrivals", 400, 600, 0.3, 0.3, 1, 1, 0.01, 0.0, 1.2,
-               poll_s=60.0),
+    DeviceType(
+        "camera",
+        0.3,
+        0.6,
+        "office",
+        800,
+        1_500,
+        0.5,
+        2.0,
+        2,
+        2,
+        0.01,
+        0.05,
+        1.0,
+        stream_bytes_min=15e6,
+    ),
+    DeviceType(
+        "ip_phone", 0.2, 1.0, "office", 600, 900, 0.4, 1.0, 3, 2, 0.01, 0.1, 0.8, poll_s=60.0
+    ),
+    DeviceType(
+        "thermostat", 0.05, 0.1, "flat", 1_500, 3_000, 0.3, 0.8, 2, 1, 0.02, 0.9, 0.3, poll_s=300.0
+    ),
+    DeviceType(
+        "lighting_controller", 0.5, 2.5, "office", 200, 150, 0.3, 0.1, 4, 1, 0.005, 0.0, 1.0
+    ),
+    DeviceType(
+        "badge_reader", 0.1, 3.0, "arrivals", 400, 600, 0.3, 0.3, 1, 1, 0.01, 0.0, 1.2, poll_s=60.0
+    ),
     DeviceType("workstation", 1.5, 35.0, "office", 4_000, 60_000, 1.8, 6.0, 40, 3, 0.02, 0.7, 1.6),
 )
 
@@ -152,8 +172,18 @@ class _Traffic:
         total = mine + other.flows
         weight = np.where(total > 0, other.flows / np.maximum(total, 1e-9), 0.0)
         self.cv[rows] = (1.0 - weight) * self.cv[rows] + weight * other.cv
-        for name in ("flows", "bytes_out", "bytes_in", "packets", "duration_s", "ports", "hosts",
-                     "failed", "syn", "external"):
+        for name in (
+            "flows",
+            "bytes_out",
+            "bytes_in",
+            "packets",
+            "duration_s",
+            "ports",
+            "hosts",
+            "failed",
+            "syn",
+            "external",
+        ):
             getattr(self, name)[rows] += getattr(other, name)
 
     def features(self, rng: np.random.Generator) -> np.ndarray:
@@ -161,7 +191,9 @@ class _Traffic:
         some = flows > 0
         share = np.where(some, 1.0 / np.maximum(flows, 1.0), 0.0)
         interarrival_s = np.where(
-            flows >= 2, STEP_S / np.maximum(flows, 1.0) * rng.lognormal(0.0, 0.1, len(flows)), STEP_S
+            flows >= 2,
+            STEP_S / np.maximum(flows, 1.0) * rng.lognormal(0.0, 0.1, len(flows)),
+            STEP_S,
         )
         cv = np.where(flows >= 3, self.cv * rng.lognormal(0.0, 0.15, len(flows)), 0.0)
         return np.stack(
@@ -241,7 +273,9 @@ def _normal_traffic(
 ) -> _Traffic:
     steps = len(hour)
     busy = device.busy_flows_min * rng.lognormal(0.0, 0.3)
-    rate = device.idle_flows_min + (busy - device.idle_flows_min) * _activity(device.activity, hour, weekend)
+    rate = device.idle_flows_min + (busy - device.idle_flows_min) * _activity(
+        device.activity, hour, weekend
+    )
     flows = rng.poisson(rate).astype(float)
     if device.poll_s is not None:
         ticks = (np.arange(steps + 1) * STEP_S + rng.uniform(0, device.poll_s)) // device.poll_s
@@ -261,7 +295,16 @@ def _normal_traffic(
     syn = rng.binomial(failed.astype(np.int64), 0.8).astype(float)
     external = rng.binomial(flows.astype(np.int64), device.external_share).astype(float)
     traffic = _Traffic(
-        flows, bytes_out, bytes_in, packets, duration_s, ports, hosts, failed, syn, external,
+        flows,
+        bytes_out,
+        bytes_in,
+        packets,
+        duration_s,
+        ports,
+        hosts,
+        failed,
+        syn,
+        external,
         np.full(steps, device.interarrival_cv),
     )
 
@@ -278,9 +321,17 @@ def _normal_traffic(
         stream_in = 0.01 * stream_out + streams * _CALL_BYTES_MIN * rng.lognormal(0.0, 0.1, steps)
         traffic.add(
             _Traffic(
-                streams, stream_out, stream_in, (stream_out + stream_in) / 1_000.0,
-                streams * 60.0, on * 1.0, on * 1.0, np.zeros(steps), np.zeros(steps),
-                np.zeros(steps), np.full(steps, device.interarrival_cv),
+                streams,
+                stream_out,
+                stream_in,
+                (stream_out + stream_in) / 1_000.0,
+                streams * 60.0,
+                on * 1.0,
+                on * 1.0,
+                np.zeros(steps),
+                np.zeros(steps),
+                np.zeros(steps),
+                np.full(steps, device.interarrival_cv),
             ),
             slice(None),
         )
@@ -319,8 +370,9 @@ def _attack_traffic(rng: np.random.Generator, kind: str, rows: int) -> _Traffic:
             return _shaped(flows, 60, 0, 1, 0.0, ones, ones, 1.0, 1.0, 1.0, 0.1)
         case "brute_force":
             flows = rng.uniform(20.0, 200.0) * noise
-            return _shaped(flows, 1_500, 2_500, 20, 2.0, ones, ones, 0.05, 0.05,
-                           float(rng.random() < 0.5), 0.3)
+            return _shaped(
+                flows, 1_500, 2_500, 20, 2.0, ones, ones, 0.05, 0.05, float(rng.random() < 0.5), 0.3
+            )
         case "exfiltration":
             flows = rng.uniform(1.0, 5.0) * ones
             megabytes = rng.uniform(20.0, 200.0) * noise
@@ -337,8 +389,9 @@ def _attack_traffic(rng: np.random.Generator, kind: str, rows: int) -> _Traffic:
             flows = rng.uniform(20.0, 150.0) * noise
             hosts = np.minimum(flows, rng.uniform(10.0, 60.0))
             ports = rng.integers(3, 7) * ones
-            return _shaped(flows, 2_000, 1_500, 12, 0.8, ports, hosts, rng.uniform(0.4, 0.7),
-                           0.5, 0.0, 0.5)
+            return _shaped(
+                flows, 2_000, 1_500, 12, 0.8, ports, hosts, rng.uniform(0.4, 0.7), 0.5, 0.0, 0.5
+            )
     raise ValueError(f"unknown attack kind {kind!r}; known kinds: {', '.join(ATTACK_KINDS)}")
 
 

@@ -51,7 +51,9 @@ class Weather:
     daylight_lux: np.ndarray
 
 
-def hours_and_days(start_day_of_year: float, steps: int, step_s: int) -> tuple[np.ndarray, np.ndarray]:
+def hours_and_days(
+    start_day_of_year: float, steps: int, step_s: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Local hour of day (0-24) and fractional day of year at each step from a midnight start."""
     elapsed_days = np.arange(steps) * step_s / 86_400.0
     return (elapsed_days % 1.0) * 24.0, start_day_of_year + elapsed_days
@@ -67,11 +69,18 @@ def outdoor_weather(
     cloud = np.clip(climate.cloudiness + 0.3 * wander(rng, (steps,), steps_per_day // 4), 0.0, 1.0)
 
     seasonal = -climate.seasonal_swing_c * np.cos(2.0 * np.pi * (day - 20.0) / 365.0)
-    daily = 0.5 * climate.daily_swing_c * (1.0 - 0.5 * cloud) * np.cos(2.0 * np.pi * (hour - 15.0) / 24.0)
+    daily = (
+        0.5
+        * climate.daily_swing_c
+        * (1.0 - 0.5 * cloud)
+        * np.cos(2.0 * np.pi * (hour - 15.0) / 24.0)
+    )
     fronts = 3.0 * wander(rng, (steps,), 2 * steps_per_day)
     temperature_c = climate.annual_mean_c + seasonal + daily + fronts
 
-    humidity_pct = climate.humidity_pct - 2.2 * daily + 8.0 * wander(rng, (steps,), steps_per_day) + 10 * cloud
+    humidity_pct = (
+        climate.humidity_pct - 2.2 * daily + 8.0 * wander(rng, (steps,), steps_per_day) + 10 * cloud
+    )
     humidity_pct = np.clip(humidity_pct, 8.0, 100.0)
 
     # Solar elevation: declination from day of year, hour angle from solar time.
