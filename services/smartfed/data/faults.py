@@ -3,27 +3,29 @@
 Every kind changes either the values or their short-term variability, the two things a
 window-based detector can see:
 
-============== ================================================================ ==========
-kind           what the sensor does                                             rows
-============== ================================================================ ==========
-stuck_at       repeats the reading it had when the fault began (frozen firmware) 1-6 h
-drift          a growing error, from a quarter to all of 1.5-3 fault scales      4 h-1 day
-spike          one to three readings 3-6 fault scales away (EMI, a bad packet)  1-3 steps
-dropout        reads 0: one sensor unplugged, or (feature ``None``) the whole   30 min-4 h
-               zone's gateway offline, its rows zero-filled
-calibration_   a constant error of 1-2 fault scales (a botched recalibration)  2-12 h
-offset
-noise_burst    extra noise of 0.5-1 fault scale (loose wire, failing supply)    30 min-3 h
-out_of_range   physically impossible readings: negative lux, 120 % humidity,    10 min-1 h
-               85 degC (a DS18B20's power-on value), 255 people (a saturated
-               8-bit counter)
-============== ================================================================ ==========
+================== ============================================================ =========
+kind               what the sensor does                                         how long
+================== ============================================================ =========
+stuck_at           repeats the reading it had when the fault began (frozen      2-12 h
+                   firmware), while the true value moves on
+drift              a growing error, from a quarter to all of 2-4 fault scales   4 h-1 day
+spike              readings 3-6 fault scales away (EMI, a corrupted packet)     1-3 steps
+dropout            reads 0: one sensor unplugged, or (feature ``None``) the     30 min-4 h
+                   whole zone's gateway offline and its rows zero-filled
+calibration_offset a constant error of 1.5-3 fault scales (a botched            2-12 h
+                   recalibration)
+noise_burst        extra noise of 0.75-1.5 fault scales (a loose wire, a        30 min-3 h
+                   failing supply)
+out_of_range       physically impossible readings: negative lux, 120 % RH,      10 min-1 h
+                   85 degC (a DS18B20's power-on value), 255 people (a
+                   saturated 8-bit counter)
+================== ============================================================ =========
 
 A *fault scale* is the larger of the feature's standard deviation in that segment and a floor
 per feature (1.5 degC, 4 %RH, 150 ppm, ...), so a fault is always many times the sensor noise
 yet still of the size a real one has. Train rows are contaminated like the rest: the
-injection runs over the whole series before any split. Lengths above are for 5-minute steps;
-they are given in seconds and converted for the series' own step.
+injection runs over the whole series before any split. Lengths are given in seconds and
+converted to rows for the series' own step (a spike is at least one row).
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ FAULT_KINDS: tuple[str, ...] = (
 )
 
 _LENGTH_S: dict[str, tuple[int, int]] = {
-    "stuck_at": (3_600, 6 * 3_600),
+    "stuck_at": (2 * 3_600, 12 * 3_600),
     "drift": (4 * 3_600, 24 * 3_600),
     "spike": (300, 900),
     "dropout": (1_800, 4 * 3_600),
@@ -133,15 +135,15 @@ def _faulty_column(
         case "stuck_at":
             out = np.full(rows, clean[0])
         case "drift":
-            out = clean + sign * rng.uniform(1.5, 3.0) * scale * np.linspace(0.25, 1.0, rows)
+            out = clean + sign * rng.uniform(2.0, 4.0) * scale * np.linspace(0.25, 1.0, rows)
         case "spike":
             out = clean + sign * rng.uniform(3.0, 6.0, rows) * scale
         case "dropout":
             out = np.zeros(rows)
         case "calibration_offset":
-            out = clean + sign * rng.uniform(1.0, 2.0) * scale
+            out = clean + sign * rng.uniform(1.5, 3.0) * scale
         case "noise_burst":
-            out = clean + rng.normal(0.0, rng.uniform(0.5, 1.0) * scale, rows)
+            out = clean + rng.normal(0.0, rng.uniform(0.75, 1.5) * scale, rows)
         case "out_of_range":
             low, high = spec.impossible[int(rng.integers(len(spec.impossible)))]
             level = rng.uniform(low, high)

@@ -21,8 +21,8 @@ port_scan         hundreds of short failed SYNs to many ports of a few hosts, 3-
 syn_flood         thousands of SYN-only flows per minute to one external host  2-10
 brute_force       tens of short logins per minute to one SSH/Telnet port      10-45
 exfiltration      tens to hundreds of MB per minute out to one external host  5-40
-c2_beaconing      a few small, regular (low inter-arrival CV) flows per minute 30-120
-                  to one external host
+c2_beaconing      small flows every 5-30 s, machine-regular (low inter-arrival 30-120
+                  CV), to one external host, a fifth of them unanswered
 lateral_movement  admin ports (SMB, RPC, RDP, WinRM, SSH) of many internal    5-30
                   hosts, many refused
 ================= =========================================================== =========
@@ -382,9 +382,9 @@ def _attack_traffic(rng: np.random.Generator, kind: str, rows: int) -> _Traffic:
             traffic.packets = traffic.bytes_out / 1_400.0
             return traffic
         case "c2_beaconing":
-            period_s = rng.uniform(10.0, 60.0)
+            period_s = rng.uniform(5.0, 30.0)
             flows = np.round(STEP_S / period_s * rng.lognormal(0.0, 0.05, rows))
-            return _shaped(flows, 300, 500, 8, 0.5, ones, ones, 0.0, 0.0, 1.0, 0.05)
+            return _shaped(flows, 300, 500, 8, 0.5, ones, ones, 0.2, 0.2, 1.0, 0.05)
         case "lateral_movement":
             flows = rng.uniform(20.0, 150.0) * noise
             hosts = np.minimum(flows, rng.uniform(10.0, 60.0))
