@@ -254,3 +254,14 @@ def test_csv_directory_errors_for_missing_files_too_many_sites_and_clashing_name
         "data/org-b/b1.csv: site id 'b1' is also the name of data/org-a/b1.csv; site ids come "
         "from file names and must be unique, so rename one of them"
     )
+
+
+def test_only_loads_the_named_sites_exactly_as_in_the_full_scenario():
+    full = load_sites("sensor", "simulated", 6, 2, 3)
+    some = load_sites("sensor", "simulated", 6, 2, 3, only={"site-002", "site-005"})
+    assert [s.site for s in some] == ["site-002", "site-005"]
+    for mine, theirs in zip(some, (full[1], full[4])):
+        assert mine.organization == theirs.organization and mine.episodes == theirs.episodes
+        np.testing.assert_array_equal(mine.segments[0], theirs.segments[0])
+    rooms = load_sites("sensor", "uci-appliances", 9, 3, 0, only={"site-009"})
+    assert [r.profile["room"] for r in rooms] == ["parents room"]

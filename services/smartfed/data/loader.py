@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from pathlib import Path
 
 from smartfed.data.buildings import building_site
@@ -10,6 +11,7 @@ from smartfed.data.csv_sites import csv_sites
 from smartfed.data.errors import DataError
 from smartfed.data.networks import network_site
 from smartfed.data.series import SiteSeries
+from smartfed.data.sites import site_id
 from smartfed.data.uci import uci_sites
 
 log = logging.getLogger(__name__)
@@ -27,6 +29,7 @@ def load_sites(
     seed: int,
     *,
     scale: float = 1.0,
+    only: Collection[str] | None = None,
 ) -> list[SiteSeries]:
     """The sites of one scenario, in site order.
 
@@ -34,11 +37,14 @@ def load_sites(
     CSV files. ``scale`` shortens every simulated site's duration by the same factor (a site
     keeps at least half a day of sensor data or an hour of network data), which is the cheap
     path for scale benchmarks with hundreds of sites; it does not apply to real data.
+    ``only`` keeps just the named sites, as a worker hosting some of them needs; simulated
+    sites outside it are never generated, and each site is the same as in the full scenario.
     """
     _check_scenario(task, sites, organizations, seed, scale)
     if data == SIMULATED:
         make_site = building_site if task == "sensor" else network_site
-        result = [make_site(seed, i, organizations, scale) for i in range(sites)]
+        indices = [i for i in range(sites) if only is None or site_id(i) in only]
+        result = [make_site(seed, i, organizations, scale) for i in indices]
     elif data == UCI_APPLIANCES:
         if task != "sensor":
             raise DataError(
@@ -53,6 +59,8 @@ def load_sites(
             f"data {data!r} is neither {SIMULATED!r}, {UCI_APPLIANCES!r} nor an existing "
             "directory; pass one of the two names or the path of a directory of per-site CSV files"
         )
+    if only is not None:
+        result = [s for s in result if s.site in only]
 
     log.info(
         "loaded %d %s sites from %s: %d rows, %d episodes",
