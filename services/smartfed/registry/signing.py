@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import os
+import tempfile
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
@@ -113,21 +114,28 @@ def load_private_key(path: Path) -> Ed25519PrivateKey:
 
 
 def write_private_key(path: Path) -> Ed25519PrivateKey:
-    """Create a new key at ``path``, readable by its owner only; refuse to overwrite one."""
+    """Create a new key at ``path``, readable by its owner only; refuse to overwrite one.
+
+    The key is written to a temporary file and linked into place, so a concurrent reader never
+    sees a half-written key, and of two racing writers exactly one wins.
+    """
     key = Ed25519PrivateKey.generate()
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     path.parent.mkdir(parents=True, exist_ok=True)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(pem)
+        os.link(temporary, path)
     except FileExistsError:
         raise StoreError(
             f"signing key {path} already exists; refusing to overwrite it, since models signed "
             "with it would no longer verify. Choose another path"
         ) from None
-    with os.fdopen(fd, "wb") as out:
-        out.write(pem)
+    finally:
+        os.unlink(temporary)
     return key
 
 
@@ -135,13 +143,14 @@ def development_key(path: Path) -> Ed25519PrivateKey:
     """The key a local store signs with when no SMARTFED_SIGNING_KEY_FILE is configured."""
     if path.exists():
         return load_private_key(path)
+    try:
+        key = write_private_key(path)
+    except StoreError:
+        # Another publisher created it between our check and our write.
+        return load_private_key(path)
     log.warning(
         "no signing key configured (SMARTFED_SIGNING_KEY_FILE): created development key %s; "
         "a deployment's aggregator must set SMARTFED_SIGNING_KEY_FILE",
         path,
     )
-    try:
-        return write_private_key(path)
-    except StoreError:
-        # Another publisher created it between our check and our write.
-        return load_private_key(path)
+    return key
