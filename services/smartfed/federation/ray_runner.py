@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import ray
 
+from smartfed import telemetry
 from smartfed.data import load_sites
 from smartfed.federation.client import EdgeClient, FitConfig, FitResult, train_epochs
 from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights
@@ -54,6 +55,9 @@ class SiteWorker:
     def __init__(self, request: DataRequest, site_ids: list[str], delays_s: dict[str, float]) -> None:
         import torch
 
+        # This process exports its own spans (the fit spans) to the endpoint the driver's
+        # OTEL_* variables name; without them it records nothing.
+        telemetry.ensure_configured()
         # One thread per worker: the pool already fills the cores, and oversubscribed BLAS
         # threads make every small site slower.
         torch.set_num_threads(1)
@@ -83,13 +87,23 @@ class SiteWorker:
         for client in self._clients.values():
             client.set_normalization(mean, std)
 
-    def fit(self, site: str, weights: np.ndarray, config: dict) -> dict:
-        result = self._clients[site].fit(self._model, weights, FitConfig(**config))
-        delay_s = self._delays_s.get(site, 0.0)
-        if delay_s:
-            time.sleep(delay_s)
-            result.seconds += delay_s
+    def fit(self, site: str, weights: np.ndarray, config: dict, trace_context: dict[str, str] | None = None) -> dict:
+        """Local training of ``site``; its span is a child of the round that ``trace_context`` carries."""
+        client = self._clients[site]
+        with telemetry.span(
+            "site.fit", parent=trace_context, round=config["round"], site=site, organization=client.organization
+        ):
+            result = client.fit(self._model, weights, FitConfig(**config))
+            delay_s = self._delays_s.get(site, 0.0)
+            if delay_s:
+                time.sleep(delay_s)
+                result.seconds += delay_s
+            telemetry.set_attributes(update_bytes=result.delta.nbytes, num_examples=result.num_examples)
         return asdict(result)
+
+    def flush_telemetry(self) -> bool:
+        """Export buffered spans now: ending the pool kills this process before its exit handlers run."""
+        return telemetry.current().force_flush()
 
     def evaluate(self, weights: np.ndarray | dict[str, np.ndarray], with_roc: bool = False) -> list[dict]:
         """Metrics of every site; ``weights`` is one global vector or one vector per site."""
@@ -131,7 +145,11 @@ class WorkerPool:
     def __init__(self, request: DataRequest, workers: int, delays_s: dict[str, float]) -> None:
         site_ids = [f"site-{i + 1:03d}" for i in range(request.sites)]
         shares = [site_ids[i::workers] for i in range(workers)]
-        self.actors = [SiteWorker.remote(request, share, delays_s) for share in shares if share]
+        # A cluster started before OTEL_* were set (a test session's) would leave the workers
+        # untraced: hand them the driver's variables explicitly.
+        otel_env = telemetry.worker_env_vars()
+        worker = SiteWorker.options(runtime_env={"env_vars": otel_env}) if otel_env else SiteWorker
+        self.actors = [worker.remote(request, share, delays_s) for share in shares if share]
         self.owner: dict[str, ray.actor.ActorHandle] = {}
         self.sites: dict[str, dict] = {}
         for actor, described in zip(self.actors, ray.get([a.describe.remote() for a in self.actors])):
@@ -169,7 +187,8 @@ class WorkerPool:
     def dispatch(self, sites: list[str], weights: np.ndarray, config: FitConfig) -> dict[ray.ObjectRef, str]:
         weights_ref = ray.put(weights)
         config_dict = asdict(config)
-        return {self.owner[site].fit.remote(site, weights_ref, config_dict): site for site in sites}
+        trace_context = telemetry.inject_context()
+        return {self.owner[site].fit.remote(site, weights_ref, config_dict, trace_context): site for site in sites}
 
     def collect(self, pending: dict[ray.ObjectRef, str], deadline_s: float) -> list[FitResult]:
         """Results that arrive before the deadline; the rest are stragglers, cancelled."""
@@ -197,5 +216,11 @@ class WorkerPool:
         return ray.get(self.actors[0].train_pooled.remote(initial, pooled, asdict(config), epochs))
 
     def shutdown(self) -> None:
+        if telemetry.current().tracing_enabled:
+            try:
+                ray.get([actor.flush_telemetry.remote() for actor in self.actors], timeout=30)
+            except (ray.exceptions.GetTimeoutError, ray.exceptions.RayActorError) as error:
+                # A worker still stalled in a straggling fit, or already dead: its last spans are lost.
+                log.warning("not every worker flushed its spans before shutdown: %s", error)
         for actor in self.actors:
             ray.kill(actor)

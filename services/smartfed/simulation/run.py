@@ -16,7 +16,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from safetensors.numpy import save as save_safetensors
 
-from smartfed.federation.aggregator import Aggregator, RoundFailed, SamplingPolicy
+from smartfed import telemetry
+from smartfed.federation.aggregator import Aggregator, RoundFailed, RoundState, SamplingPolicy
 from smartfed.federation.client import FitConfig
 from smartfed.federation.ray_runner import DataRequest, WorkerPool, start_ray
 from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights, tensors_from_flat
@@ -25,6 +26,7 @@ from smartfed.registry.store import PublishRequest
 from smartfed.simulation.config import SimulationConfig
 from smartfed.simulation.report import SettingResult, build_report, write_report
 from smartfed.strategies import make_strategy
+from smartfed.telemetry import FederationMetrics
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +39,9 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
     strategy = make_strategy(config.strategy)
     store = open_store(config.store_uri)
 
+    # Traces and metrics follow the OTEL_* environment (off when it names no endpoint); the
+    # pool hands the same variables to its workers.
+    telemetry.ensure_configured("smartfed-simulate")
     # Sites load or generate their own data inside the workers; the driver only learns metadata.
     start_ray(num_cpus=config.workers)
     request = DataRequest(config.task, config.data, config.sites, config.organizations, config.seed)
@@ -64,7 +69,8 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
         history: list[dict] = []
         failure: dict | None = None
         try:
-            train_rounds(config, pool, aggregator, model, store, history, console)
+            with telemetry.span("federation.run", federation=config.federation, strategy=config.strategy, task=config.task):
+                train_rounds(config, pool, aggregator, model, store, history, console)
         except RoundFailed as error:
             failure = {"round": error.round, "reason": error.reason, "message": str(error)}
             log.error("%s; writing the report of the rounds before it", error)
@@ -90,53 +96,91 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
 
 def train_rounds(config, pool, aggregator, model, store, history, console) -> None:
     columns = (TextColumn("[bold]round"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    metrics = telemetry.current().metrics
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task("starting", total=config.rounds)
         for round_number in range(1, config.rounds + 1):
-            round_started = time.perf_counter()
-            state = aggregator.sample(round_number)
-            pending = pool.dispatch(
-                state.sampled,
-                aggregator.weights,
-                fit_config(config, round_number, aggregator.strategy.client_config()),
-            )
-            for result in pool.collect(pending, config.round_deadline_s):
-                aggregator.accept(state, result)
-            weights = aggregator.close(state)
+            # One span per round, parent of every sampled site's fit span in the Ray workers
+            # (the pool passes the context with each call), the aggregation and the publish.
+            with telemetry.span("round", federation=config.federation, round=round_number, strategy=config.strategy):
+                round_started = time.perf_counter()
+                state = aggregator.sample(round_number)
+                telemetry.set_attributes(sites_sampled=len(state.sampled))
+                pending = pool.dispatch(
+                    state.sampled,
+                    aggregator.weights,
+                    fit_config(config, round_number, aggregator.strategy.client_config()),
+                )
+                for result in pool.collect(pending, config.round_deadline_s):
+                    aggregator.accept(state, result)
+                try:
+                    with telemetry.span("aggregate", round=round_number, strategy=config.strategy):
+                        weights = aggregator.close(state)
+                finally:
+                    trace_round_outcome(config, state)
 
-            # A cheap evaluation every round, so the history shows how the global model learns.
-            evaluations = pool.evaluate(weights)
-            f1 = float(np.mean([e["metrics"]["f1"] for e in evaluations]))
-            loss = float(np.average([r.loss for r in state.results], weights=[r.num_examples for r in state.results]))
-            manifest = store.publish(
-                PublishRequest(
-                    federation=config.federation,
-                    round=round_number,
-                    strategy=config.strategy,
-                    sites=state.reported,
-                    organizations=sorted({r.organization for r in state.results}),
-                    metrics={"loss": loss, "f1": f1},
-                ),
-                save_safetensors(tensors_from_flat(model, weights), metadata={"federation": config.federation}),
-            )
-            history.append(
-                {
-                    "round": round_number,
-                    "sites_sampled": len(state.sampled),
-                    "sites_reported": len(state.results),
-                    "stragglers": state.stragglers,
-                    "loss": loss,
-                    "f1": f1,
-                    "seconds": time.perf_counter() - round_started,
-                    "bytes_up": int(sum(r.delta.nbytes for r in state.results)),
-                    "model_version": manifest.version,
-                }
-            )
-            log.info(
-                "round %d/%d: %d of %d sites reported, %d timed out, loss %.4f, F1 %.3f",
-                round_number, config.rounds, len(state.results), len(state.sampled), len(state.stragglers), loss, f1,
-            )
+                # A cheap evaluation every round, so the history shows how the global model learns.
+                with telemetry.span("evaluate", round=round_number):
+                    evaluations = pool.evaluate(weights)
+                f1 = float(np.mean([e["metrics"]["f1"] for e in evaluations]))
+                loss = float(np.average([r.loss for r in state.results], weights=[r.num_examples for r in state.results]))
+                with telemetry.span("registry.publish", federation=config.federation, round=round_number):
+                    manifest = store.publish(
+                        PublishRequest(
+                            federation=config.federation,
+                            round=round_number,
+                            strategy=config.strategy,
+                            sites=state.reported,
+                            organizations=sorted({r.organization for r in state.results}),
+                            metrics={"loss": loss, "f1": f1},
+                        ),
+                        save_safetensors(tensors_from_flat(model, weights), metadata={"federation": config.federation}),
+                    )
+                    telemetry.set_attributes(model_version=manifest.version)
+                history.append(
+                    {
+                        "round": round_number,
+                        "sites_sampled": len(state.sampled),
+                        "sites_reported": len(state.results),
+                        "stragglers": state.stragglers,
+                        "loss": loss,
+                        "f1": f1,
+                        "seconds": time.perf_counter() - round_started,
+                        "bytes_up": int(sum(r.delta.nbytes for r in state.results)),
+                        "model_version": manifest.version,
+                    }
+                )
+                record_round_metrics(metrics, config, state, history[-1])
+                log.info(
+                    "round %d/%d: %d of %d sites reported, %d timed out, loss %.4f, F1 %.3f",
+                    round_number, config.rounds, len(state.results), len(state.sampled), len(state.stragglers), loss, f1,
+                )
             progress.update(bar, advance=1, description=f"loss {loss:.4f}  F1 {f1:.3f}")
+
+
+def trace_round_outcome(config: SimulationConfig, state: RoundState) -> None:
+    """Who missed the round and why, as events and counts on the round span (also when it fails)."""
+    for site in state.stragglers:
+        telemetry.record_straggler(site=site, round=state.round, waited_s=config.round_deadline_s)
+    for site, reason in state.rejected.items():
+        telemetry.record_rejected_update(federation=config.federation, site=site, round=state.round, reason=reason)
+    telemetry.set_attributes(
+        sites_reported=len(state.results), sites_dropped=len(state.stragglers) + len(state.rejected)
+    )
+
+
+def record_round_metrics(metrics: FederationMetrics, config: SimulationConfig, state: RoundState, row: dict) -> None:
+    metrics.record_round(
+        federation=config.federation,
+        duration_s=row["seconds"],
+        sites_sampled=row["sites_sampled"],
+        sites_reported=row["sites_reported"],
+        sites_dropped=len(state.stragglers) + len(state.rejected),
+    )
+    metrics.record_validation_f1(federation=config.federation, f1=row["f1"])
+    for result in state.results:
+        metrics.record_update(federation=config.federation, site=result.site, update_bytes=result.delta.nbytes)
+        metrics.record_training_loss(federation=config.federation, site=result.site, loss=result.loss)
 
 
 def fit_config(config: SimulationConfig, round_number: int, strategy_options: dict[str, float]) -> FitConfig:
