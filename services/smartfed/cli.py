@@ -55,6 +55,7 @@ def add_simulate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--round-deadline-s", type=float, default=120.0, help="seconds a round waits for updates")
     p.add_argument("--straggler-fraction", type=float, default=0.0, help="fraction of sites that stall every round")
     p.add_argument("--straggler-delay-s", type=float, default=0.0, help="how long a stalling site stalls")
+    p.add_argument("--personalize-epochs", type=int, default=1, help="local fine-tuning of a shared model before a site scores with it")
     p.add_argument("--workers", type=int, default=None, help="Ray worker actors hosting the sites (default: one per core)")
     p.add_argument("--no-baselines", action="store_true", help="skip the local-only and centralized comparison")
     p.add_argument("--json", action="store_true", help="print report.json to stdout")
@@ -76,7 +77,7 @@ def run_simulate(args: argparse.Namespace, console: Console) -> ExitCode:
         "store": args.store, "sample_fraction": args.sample_fraction, "min_sites": args.min_sites,
         "local_epochs": args.local_epochs, "round_deadline_s": args.round_deadline_s,
         "straggler_fraction": args.straggler_fraction, "straggler_delay_s": args.straggler_delay_s,
-        "baselines": not args.no_baselines,
+        "personalize_epochs": args.personalize_epochs, "baselines": not args.no_baselines,
     }
     if args.workers is not None:
         options["workers"] = args.workers

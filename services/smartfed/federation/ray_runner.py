@@ -61,9 +61,9 @@ class SiteWorker:
         # One thread per worker: the pool already fills the cores, and oversubscribed BLAS
         # threads make every small site slower.
         torch.set_num_threads(1)
-        wanted = set(site_ids)
-        all_sites = load_sites(request.task, request.data, request.sites, request.organizations, request.seed)
-        self._series = [s for s in all_sites if s.site in wanted]
+        self._series = load_sites(
+            request.task, request.data, request.sites, request.organizations, request.seed, only=set(site_ids)
+        )
         self._seed = request.seed
         self._delays_s = delays_s
         self._clients: dict[str, EdgeClient] = {}
@@ -105,12 +105,21 @@ class SiteWorker:
         """Export buffered spans now: ending the pool kills this process before its exit handlers run."""
         return telemetry.current().force_flush()
 
-    def evaluate(self, weights: np.ndarray | dict[str, np.ndarray], with_roc: bool = False) -> list[dict]:
-        """Metrics of every site; ``weights`` is one global vector or one vector per site."""
-        return [
-            asdict(c.evaluate(self._model, weights[site] if isinstance(weights, dict) else weights, with_roc))
-            for site, c in self._clients.items()
-        ]
+    def evaluate(
+        self, weights: np.ndarray | dict[str, np.ndarray], with_roc: bool = False, adapt: dict | None = None
+    ) -> list[dict]:
+        """Metrics of every site; ``weights`` is one global vector or one vector per site.
+
+        With ``adapt`` (a FitConfig as a dict) each site first fine-tunes the weights on its own
+        training windows: the personalised model a deployed site would score with.
+        """
+        rows = []
+        for site, client in self._clients.items():
+            site_weights = weights[site] if isinstance(weights, dict) else weights
+            if adapt is not None:
+                site_weights = site_weights + client.fit(self._model, site_weights, FitConfig(**adapt)).delta
+            rows.append(asdict(client.evaluate(self._model, site_weights, with_roc)))
+        return rows
 
     def train_local_only(self, initial: np.ndarray, config: dict, epochs: int) -> dict[str, np.ndarray]:
         """Each site alone, from the same initial weights, for the federated run's epochs."""
@@ -197,12 +206,18 @@ class WorkerPool:
             ray.cancel(ref)
         return [FitResult(**r) for r in ray.get(ready)]
 
-    def evaluate(self, weights: np.ndarray | dict[str, np.ndarray], with_roc: bool = False) -> list[dict]:
+    def evaluate(
+        self, weights: np.ndarray | dict[str, np.ndarray], with_roc: bool = False, adapt: FitConfig | None = None
+    ) -> list[dict]:
+        adapt_dict = asdict(adapt) if adapt is not None else None
         if isinstance(weights, dict):
-            refs = [a.evaluate.remote({s: w for s, w in weights.items() if self.owner[s] == a}, with_roc) for a in self.actors]
+            refs = [
+                a.evaluate.remote({s: w for s, w in weights.items() if self.owner[s] == a}, with_roc, adapt_dict)
+                for a in self.actors
+            ]
         else:
             weights_ref = ray.put(weights)
-            refs = [a.evaluate.remote(weights_ref, with_roc) for a in self.actors]
+            refs = [a.evaluate.remote(weights_ref, with_roc, adapt_dict) for a in self.actors]
         return [row for rows in ray.get(refs) for row in rows]
 
     def train_local_only(self, initial: np.ndarray, config: FitConfig, epochs: int) -> dict[str, np.ndarray]:

@@ -35,6 +35,9 @@ class SimulationConfig(BaseModel):
     learning_rate: float = Field(2e-3, gt=0.0)
     straggler_fraction: float = Field(0.0, ge=0.0, lt=1.0)
     straggler_delay_s: float = Field(0.0, ge=0.0)
+    # Local fine-tuning of a shared model before a site scores with it (personalisation): the
+    # global model brings what all buildings have in common, one epoch adds the building's own.
+    personalize_epochs: int = Field(1, ge=0)
     workers: int = Field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)), ge=1)
     baselines: bool = True
 

@@ -75,14 +75,20 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
             failure = {"round": error.round, "reason": error.reason, "message": str(error)}
             log.error("%s; writing the report of the rounds before it", error)
 
-        settings = {"federated": evaluate(pool, aggregator.weights)}
+        # Shared models (federated, centralized) are adapted at each site before scoring, the
+        # same way for both, so the comparison with local-only models is like for like.
+        adapt = fit_config(config, round_number=0, strategy_options={}, epochs=config.personalize_epochs)
+        adapt = adapt if config.personalize_epochs else None
+        settings = {"federated": SettingResult(pool.evaluate(aggregator.weights, with_roc=True, adapt=adapt))}
         if config.baselines and failure is None:
             fit = fit_config(config, round_number=0, strategy_options={})
             epochs = config.rounds * config.local_epochs
             with console.status("baseline: each site training alone"):
-                settings["local_only"] = evaluate(pool, pool.train_local_only(initial, fit, epochs))
+                local = pool.train_local_only(initial, fit, epochs)
+                settings["local_only"] = SettingResult(pool.evaluate(local, with_roc=True))
             with console.status("baseline: one model on all data pooled"):
-                settings["centralized"] = evaluate(pool, pool.train_centralized(initial, fit, epochs))
+                central = pool.train_centralized(initial, fit, epochs)
+                settings["centralized"] = SettingResult(pool.evaluate(central, with_roc=True, adapt=adapt))
         report = build_report(
             config, pool.sites, settings, history, time.perf_counter() - started, failure
         )
@@ -183,18 +189,16 @@ def record_round_metrics(metrics: FederationMetrics, config: SimulationConfig, s
         metrics.record_training_loss(federation=config.federation, site=result.site, loss=result.loss)
 
 
-def fit_config(config: SimulationConfig, round_number: int, strategy_options: dict[str, float]) -> FitConfig:
+def fit_config(
+    config: SimulationConfig, round_number: int, strategy_options: dict[str, float], epochs: int | None = None
+) -> FitConfig:
     return FitConfig(
         round=round_number,
-        local_epochs=config.local_epochs,
+        local_epochs=config.local_epochs if epochs is None else epochs,
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
         **strategy_options,
     )
-
-
-def evaluate(pool: WorkerPool, weights: np.ndarray | dict[str, np.ndarray]) -> SettingResult:
-    return SettingResult(evaluations=pool.evaluate(weights, with_roc=True))
 
 
 def straggler_delays(config: SimulationConfig) -> dict[str, float]:
