@@ -55,9 +55,16 @@ def add_simulate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--round-deadline-s", type=float, default=120.0, help="seconds a round waits for updates")
     p.add_argument("--straggler-fraction", type=float, default=0.0, help="fraction of sites that stall every round")
     p.add_argument("--straggler-delay-s", type=float, default=0.0, help="how long a stalling site stalls")
-    p.add_argument("--personalize-epochs", type=int, default=1, help="local fine-tuning of a shared model before a site scores with it")
+    p.add_argument("--personalize-epochs", type=int, default=3, help="local fine-tuning of a shared model before a site scores with it")
     p.add_argument("--workers", type=int, default=None, help="Ray worker actors hosting the sites (default: one per core)")
     p.add_argument("--no-baselines", action="store_true", help="skip the local-only and centralized comparison")
+    p.add_argument("--secure-aggregation", action="store_true", help="the aggregator sees only the sum of updates (SecAgg+)")
+    p.add_argument("--dropout", type=float, default=0.0, metavar="FRACTION", help="with --secure-aggregation: sites that vanish after uploading")
+    p.add_argument("--dp-epsilon", type=float, default=None, metavar="E", help="client-level DP budget ε over all rounds")
+    p.add_argument("--dp-delta", type=float, default=1e-5, metavar="D", help="DP δ (default 1e-5)")
+    p.add_argument("--dp-clip-norm", type=float, default=1.0, help="L2 bound on each site's update under DP")
+    p.add_argument("--dp-placement", choices=["central", "distributed"], default=None, help="who adds the DP noise (default: distributed with secure aggregation)")
+    p.add_argument("--compression", choices=["none", "fp16", "int8", "topk"], default="none", help="update encoding on the wire")
     p.add_argument("--json", action="store_true", help="print report.json to stdout")
     p.set_defaults(handler=run_simulate)
 
@@ -79,6 +86,11 @@ def run_simulate(args: argparse.Namespace, console: Console) -> ExitCode:
         "straggler_fraction": args.straggler_fraction, "straggler_delay_s": args.straggler_delay_s,
         "personalize_epochs": args.personalize_epochs, "baselines": not args.no_baselines,
     }
+    options.update(
+        secure_aggregation=args.secure_aggregation, dropout=args.dropout, dp_epsilon=args.dp_epsilon,
+        dp_delta=args.dp_delta, dp_clip_norm=args.dp_clip_norm, dp_placement=args.dp_placement,
+        compression=args.compression,
+    )
     if args.workers is not None:
         options["workers"] = args.workers
     try:

@@ -26,8 +26,8 @@ class ModelSpec:
 
     n_features: int
     window: int
-    hidden: int = 128
-    bottleneck: int = 24
+    hidden: int = 64
+    bottleneck: int = 16
 
     @property
     def input_size(self) -> int:

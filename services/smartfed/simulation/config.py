@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, Field, field_validator, model_validator
+
+if TYPE_CHECKING:
+    from smartfed.privacy.federated import PrivacySettings
 
 TASKS = ("sensor", "network")
 
@@ -36,10 +41,21 @@ class SimulationConfig(BaseModel):
     straggler_fraction: float = Field(0.0, ge=0.0, lt=1.0)
     straggler_delay_s: float = Field(0.0, ge=0.0)
     # Local fine-tuning of a shared model before a site scores with it (personalisation): the
-    # global model brings what all buildings have in common, one epoch adds the building's own.
-    personalize_epochs: int = Field(1, ge=0)
+    # global model brings what all buildings have in common, a few epochs add the building's own
+    # (measured on the default sensor scenario: 1 epoch lowered mean F1, 5 raised it by ~0.1).
+    personalize_epochs: int = Field(3, ge=0)
     workers: int = Field(default_factory=lambda: max(1, min(os.cpu_count() or 1, 8)), ge=1)
     baselines: bool = True
+    # Privacy of every round; smartfed.privacy.federated.PrivacySettings says what each does.
+    secure_aggregation: bool = False
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    dp_epsilon: float | None = Field(None, gt=0.0)
+    dp_delta: float = Field(1e-5, gt=0.0, lt=1.0)
+    dp_clip_norm: float = Field(1.0, gt=0.0)
+    dp_placement: str | None = None
+    # None: the smallest multiplier that keeps ε within --dp-epsilon over --rounds.
+    dp_noise_multiplier: float | None = Field(None, gt=0.0)
+    compression: str = "none"
 
     @field_validator("task")
     @classmethod
@@ -66,7 +82,40 @@ class SimulationConfig(BaseModel):
             )
         if self.min_sites > self.sites:
             raise ValueError(f"--min-sites {self.min_sites} is more than the {self.sites} sites; lower it")
+        self._privacy_consistent()
         return self
+
+    def _privacy_consistent(self) -> None:
+        from smartfed.privacy import SecureAggregationError, check_strategy_compatible
+        from smartfed.strategies import make_strategy
+
+        self.privacy
+        if self.secure_aggregation:
+            try:
+                check_strategy_compatible(make_strategy(self.strategy))
+            except SecureAggregationError as error:
+                raise ValueError(str(error)) from None
+
+    @property
+    def privacy(self) -> "PrivacySettings":
+        from smartfed.privacy.federated import PrivacySettings
+
+        return PrivacySettings(
+            federation=self.federation,
+            compression=self.compression,
+            secure_aggregation=self.secure_aggregation,
+            dropout=self.dropout,
+            dp_epsilon=self.dp_epsilon,
+            dp_delta=self.dp_delta,
+            dp_clip_norm=self.dp_clip_norm,
+            dp_placement=self.dp_placement,
+            dp_noise_multiplier=self.dp_noise_multiplier,
+        )
+
+    @property
+    def sample_rate(self) -> float:
+        """The share of sites a round asks: the DP accountant's sampling rate."""
+        return max(self.min_sites, math.ceil(self.sample_fraction * self.sites)) / self.sites
 
     @property
     def window(self) -> int:
