@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -119,8 +120,16 @@ class Aggregator:
             return
         log.warning("round %d: rejected update from %s: %s", state.round, result.site, state.rejected[result.site])
 
-    def close(self, state: RoundState) -> np.ndarray:
-        """Check the quorum and aggregate; the new global weights."""
+    def close(
+        self,
+        state: RoundState,
+        summation: Callable[[list[FitResult]], tuple[np.ndarray, float] | None] | None = None,
+    ) -> np.ndarray:
+        """Check the quorum and aggregate; the new global weights.
+
+        ``summation`` (secure aggregation, DP) turns the round's updates into their weighted
+        sum and total weight; the strategy then steps from that sum alone.
+        """
         state.stragglers = sorted(set(state.sampled) - set(state.reported) - set(state.rejected))
         if len(state.results) < self.policy.min_sites:
             state.phase = RoundPhase.FAILED
@@ -131,8 +140,12 @@ class Aggregator:
                 f"({len(state.stragglers)} timed out, {len(state.rejected)} rejected); the quorum is "
                 f"{self.policy.min_sites} (--min-sites). Raise --round-deadline-s or lower --min-sites.",
             )
-        deltas = np.stack([r.delta for r in state.results])
-        counts = np.array([r.num_examples for r in state.results], dtype=np.float32)
-        self.weights = self.strategy.aggregate(self.weights, deltas, counts).astype(np.float32)
+        summed = summation(state.results) if summation is not None else None
+        if summed is not None:
+            self.weights = self.strategy.apply_sum(self.weights, *summed).astype(np.float32)
+        else:
+            deltas = np.stack([r.delta for r in state.results])
+            counts = np.array([r.num_examples for r in state.results], dtype=np.float32)
+            self.weights = self.strategy.aggregate(self.weights, deltas, counts).astype(np.float32)
         state.phase = RoundPhase.AGGREGATED
         return self.weights

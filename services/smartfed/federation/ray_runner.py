@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -20,6 +21,7 @@ from smartfed import telemetry
 from smartfed.data import load_sites
 from smartfed.federation.client import EdgeClient, FitConfig, FitResult, train_epochs
 from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights
+from smartfed.privacy.federated import PrivacySettings, SitePrivacy
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +89,24 @@ class SiteWorker:
         for client in self._clients.values():
             client.set_normalization(mean, std)
 
-    def fit(self, site: str, weights: np.ndarray, config: dict, trace_context: dict[str, str] | None = None) -> dict:
+    def configure_privacy(self, settings: dict) -> None:
+        self._privacy = {site: SitePrivacy(site, PrivacySettings(**settings)) for site in self._clients}
+
+    def privacy_step(self, stage: str, requests: dict[str, bytes]) -> dict[str, bytes]:
+        """One secure aggregation exchange for this worker's sites: bytes in, bytes out."""
+        return {
+            site: self._privacy[site].step(stage, request, len(self._clients[site].windows("train")))
+            for site, request in requests.items()
+        }
+
+    def fit(
+        self,
+        site: str,
+        weights: np.ndarray,
+        config: dict,
+        trace_context: dict[str, str] | None = None,
+        plan: dict | None = None,
+    ) -> dict:
         """Local training of ``site``; its span is a child of the round that ``trace_context`` carries."""
         client = self._clients[site]
         with telemetry.span(
@@ -99,7 +118,11 @@ class SiteWorker:
                 time.sleep(delay_s)
                 result.seconds += delay_s
             telemetry.set_attributes(update_bytes=result.delta.nbytes, num_examples=result.num_examples)
-        return asdict(result)
+        update = asdict(result)
+        # What leaves the site is the payload: clipped, noised, compressed or masked as the
+        # federation's privacy settings say, and always encoded by smartfed.wire.
+        update["delta"] = self._privacy[site].protect(result.delta, config["round"], plan or {})
+        return update
 
     def flush_telemetry(self) -> bool:
         """Export buffered spans now: ending the pool kills this process before its exit handlers run."""
@@ -193,18 +216,41 @@ class WorkerPool:
         ray.get([a.set_normalization.remote(mean, std) for a in self.actors])
         return mean, std
 
-    def dispatch(self, sites: list[str], weights: np.ndarray, config: FitConfig) -> dict[ray.ObjectRef, str]:
+    def configure_privacy(self, settings: dict) -> None:
+        ray.get([a.configure_privacy.remote(settings) for a in self.actors])
+
+    def call(self, stage: str, requests: dict[str, bytes]) -> dict[str, bytes]:
+        """A secure aggregation exchange with the named sites (the privacy SiteChannel)."""
+        refs = [
+            actor.privacy_step.remote(stage, {s: r for s, r in requests.items() if self.owner[s] == actor})
+            for actor in self.actors
+        ]
+        return {site: answer for part in ray.get(refs) for site, answer in part.items()}
+
+    def dispatch(
+        self, sites: list[str], weights: np.ndarray, config: FitConfig, plans: dict[str, dict] | None = None
+    ) -> dict[ray.ObjectRef, str]:
         weights_ref = ray.put(weights)
         config_dict = asdict(config)
         trace_context = telemetry.inject_context()
-        return {self.owner[site].fit.remote(site, weights_ref, config_dict, trace_context): site for site in sites}
+        plans = plans or {}
+        return {
+            self.owner[site].fit.remote(site, weights_ref, config_dict, trace_context, plans.get(site)): site
+            for site in sites
+        }
 
-    def collect(self, pending: dict[ray.ObjectRef, str], deadline_s: float) -> list[FitResult]:
-        """Results that arrive before the deadline; the rest are stragglers, cancelled."""
+    def collect(
+        self, pending: dict[ray.ObjectRef, str], deadline_s: float, decode: Callable[[dict], dict | None]
+    ) -> list[FitResult]:
+        """Results that arrive before the deadline; the rest are stragglers, cancelled.
+
+        ``decode`` turns a site's payload back into its update, or refuses it (None).
+        """
         ready, late = ray.wait(list(pending), num_returns=len(pending), timeout=deadline_s)
         for ref in late:
             ray.cancel(ref)
-        return [FitResult(**r) for r in ray.get(ready)]
+        decoded = [decode(r) for r in ray.get(ready)]
+        return [FitResult(**r) for r in decoded if r is not None]
 
     def evaluate(
         self, weights: np.ndarray | dict[str, np.ndarray], with_roc: bool = False, adapt: FitConfig | None = None

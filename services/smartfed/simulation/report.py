@@ -84,6 +84,7 @@ def render_markdown(report: dict, plots: list[str]) -> str:
                   "with any package this project can install.", ""]
     if report["status"] == "failed":
         lines += [f"**The federation failed**: {report['failure']['message']}", ""]
+    lines += privacy_lines(report)
     present = [s for s in SETTINGS if s in report]
     lines += ["| setting | mean F1 | precision | recall | AUROC |", "|---|---|---|---|---|"]
     for name in present:
@@ -104,6 +105,27 @@ def render_markdown(report: dict, plots: list[str]) -> str:
     lines.append("")
     lines += [f"![{Path(p).stem}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def privacy_lines(report: dict) -> list[str]:
+    """What protected the updates, what they cost on the wire, and the privacy budget spent."""
+    privacy = report.get("privacy")
+    if privacy is None:
+        return []
+    parts = [f"updates sent with `{privacy['compression']}` encoding, {report['bytes_per_round'] / 1e3:.1f} kB per round"]
+    if privacy["secure_aggregation"]:
+        parts.append(f"secure aggregation (SecAgg+), {privacy['dropout']:.0%} of sites vanishing after upload")
+    dp = privacy["dp"]
+    if dp:
+        parts.append(
+            f"client-level DP with {dp['placement']} noise: ε = {report['epsilon']:.2f} spent of "
+            f"{dp['epsilon_budget']} at δ = {dp['delta']}, noise multiplier {dp['noise_multiplier']:.3f}, "
+            f"clip norm {dp['clip_norm']}"
+        )
+    lines = ["**Privacy**: " + "; ".join(parts) + ".", ""]
+    if "stopped" in report:
+        lines += [f"**The federation stopped early** ({report['stopped']['reason']}): {report['stopped']['message']}", ""]
+    return lines
 
 
 def write_plots(report: dict, settings: dict[str, SettingResult], output: Path) -> list[str]:

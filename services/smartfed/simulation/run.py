@@ -21,6 +21,8 @@ from smartfed.federation.aggregator import Aggregator, RoundFailed, RoundState, 
 from smartfed.federation.client import FitConfig
 from smartfed.federation.ray_runner import DataRequest, WorkerPool, start_ray
 from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights, tensors_from_flat
+from smartfed.privacy import SecureAggregationError
+from smartfed.privacy.federated import RoundPrivacy
 from smartfed.registry import open_store
 from smartfed.registry.store import PublishRequest
 from smartfed.simulation.config import SimulationConfig
@@ -66,11 +68,14 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
             initial,
             config.seed,
         )
+        # What each site does to its update before it leaves, and how the aggregator reads it.
+        privacy = RoundPrivacy(config.privacy, strategy, initial.size, config.sample_rate, config.rounds, config.seed)
+        pool.configure_privacy(privacy.site_settings())
         history: list[dict] = []
         failure: dict | None = None
         try:
             with telemetry.span("federation.run", federation=config.federation, strategy=config.strategy, task=config.task):
-                train_rounds(config, pool, aggregator, model, store, history, console)
+                train_rounds(config, pool, aggregator, model, store, history, console, privacy)
         except RoundFailed as error:
             failure = {"round": error.round, "reason": error.reason, "message": str(error)}
             log.error("%s; writing the report of the rounds before it", error)
@@ -92,6 +97,7 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
         report = build_report(
             config, pool.sites, settings, history, time.perf_counter() - started, failure
         )
+        report.update(privacy.report_fields(history))
         write_report(report, settings, config.output)
         if failure is not None:
             raise RoundFailed(failure["round"], failure["reason"], failure["message"].split(": ", 1)[-1])
@@ -100,28 +106,35 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
         pool.shutdown()
 
 
-def train_rounds(config, pool, aggregator, model, store, history, console) -> None:
+def train_rounds(config, pool, aggregator, model, store, history, console, privacy) -> None:
     columns = (TextColumn("[bold]round"), MofNCompleteColumn(), BarColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     metrics = telemetry.current().metrics
     with Progress(*columns, console=console, transient=False) as progress:
         bar = progress.add_task("starting", total=config.rounds)
         for round_number in range(1, config.rounds + 1):
+            if not privacy.may_start_round(round_number):
+                break
             # One span per round, parent of every sampled site's fit span in the Ray workers
             # (the pool passes the context with each call), the aggregation and the publish.
             with telemetry.span("round", federation=config.federation, round=round_number, strategy=config.strategy):
                 round_started = time.perf_counter()
                 state = aggregator.sample(round_number)
                 telemetry.set_attributes(sites_sampled=len(state.sampled))
-                pending = pool.dispatch(
-                    state.sampled,
-                    aggregator.weights,
-                    fit_config(config, round_number, aggregator.strategy.client_config()),
-                )
-                for result in pool.collect(pending, config.round_deadline_s):
-                    aggregator.accept(state, result)
                 try:
+                    plans = privacy.open_round(round_number, state.sampled, pool)
+                    pending = pool.dispatch(
+                        state.sampled,
+                        aggregator.weights,
+                        fit_config(config, round_number, aggregator.strategy.client_config()),
+                        plans,
+                    )
+                    for result in pool.collect(pending, config.round_deadline_s, privacy.decode):
+                        aggregator.accept(state, result)
+                    state.rejected.update(privacy.refused())
                     with telemetry.span("aggregate", round=round_number, strategy=config.strategy):
-                        weights = aggregator.close(state)
+                        weights = aggregator.close(state, lambda results: privacy.summed(results, pool))
+                except SecureAggregationError as error:
+                    raise RoundFailed(round_number, "SecureAggregationFailed", str(error)) from None
                 finally:
                     trace_round_outcome(config, state)
 
@@ -152,7 +165,7 @@ def train_rounds(config, pool, aggregator, model, store, history, console) -> No
                         "loss": loss,
                         "f1": f1,
                         "seconds": time.perf_counter() - round_started,
-                        "bytes_up": int(sum(r.delta.nbytes for r in state.results)),
+                        **privacy.round_record(),
                         "model_version": manifest.version,
                     }
                 )
