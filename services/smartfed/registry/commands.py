@@ -135,7 +135,7 @@ def run_keygen(args: argparse.Namespace, console: Console) -> int:
 
 def _guarded(console: Console, command) -> int:
     """Run ``command``; a store failure becomes its message and the store's exit code."""
-    from smartfed.cli import ExitCode
+    from smartfed.exit_codes import ExitCode
 
     try:
         command()
