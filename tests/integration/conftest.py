@@ -65,6 +65,8 @@ class SeaweedS3:
             "-s3.port.iceberg=0", "-s3.port.lance=0",
             # Each bucket grows 7 volumes; small, many volumes keep a test run's disk use small.
             "-master.volumeSizeLimitMB=32", "-volume.max=100",
+            # A lone master waits this long to win its election after a restart (default 10 s).
+            "-master.electionTimeout=1s",
             *(f"-{name}={port}" for name, port in self.ports.items()),
         ]
         self.process: subprocess.Popen | None = None

@@ -11,6 +11,7 @@ import os
 import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,17 @@ def test_two_racing_publishers_lose_no_version(store_uri):
     assert reader.latest(FEDERATION).version == 2 * rounds_each
 
 
+def test_a_bucket_without_versioning_gets_it_enabled(seaweed_s3, s3_env):
+    bucket = f"plain-{uuid.uuid4().hex[:8]}"
+    client = seaweed_s3.client()
+    client.make_bucket(bucket)
+    assert client.get_bucket_versioning(bucket).status is None  # never configured
+
+    open_store(f"s3://{bucket}/models")
+
+    assert client.get_bucket_versioning(bucket).status == "Enabled"
+
+
 def test_an_overwritten_model_object_is_not_served(seaweed_s3, store_uri):
     store = open_store(store_uri)
     original = model_bytes(1)
@@ -200,27 +212,21 @@ def test_a_publish_rides_out_a_server_restart_and_reports_the_retries(
 ):
     store = open_store(store_uri)
     store.publish(request(1), model_bytes(1))
-    outcome: dict[str, object] = {}
-
-    def publish() -> None:
-        try:
-            outcome["manifest"] = store.publish(request(2), model_bytes(2))
-        except StoreError as error:
-            outcome["error"] = error
 
     seaweed_s3.kill()
-    with caplog.at_level(logging.WARNING, logger="smartfed.registry.s3"):
-        publisher = threading.Thread(target=publish)
-        publisher.start()
+    with (
+        caplog.at_level(logging.WARNING, logger="smartfed.registry.s3"),
+        ThreadPoolExecutor(max_workers=1) as publisher,
+    ):
+        publishing = publisher.submit(store.publish, request(2), model_bytes(2))
         time.sleep(2.0)
         seaweed_s3.start()
-        publisher.join(timeout=90)
+        manifest = publishing.result(timeout=90)
 
-    assert "error" not in outcome
-    assert outcome["manifest"].version == 2
+    assert manifest.version == 2
     retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
     assert retries
-    assert retries[0].startswith(f"S3 PUT s3://{BUCKET}/")
+    assert retries[0].startswith(f"S3 PUT {store_uri}/{FEDERATION}/signing-key.pub failed (")
     assert open_store(store_uri).load(FEDERATION)[0] == model_bytes(2)
     assert [m.version for m in store.versions(FEDERATION)] == [1, 2]
 

@@ -185,8 +185,9 @@ class S3Objects:
             elapsed_s = time.monotonic() - started
             if elapsed_s + backoff_s > self.retry_deadline_s:
                 raise StoreError(
-                    f"S3 {operation} {self.describe(key)} still failing after {attempt} attempts "
-                    f"over {elapsed_s:.1f} s ({failure}); check that the endpoint "
+                    f"S3 {operation} {self.describe(key)} still failing after {attempt} "
+                    f"attempt{'s' if attempt > 1 else ''} over {elapsed_s:.1f} s ({failure}); "
+                    "check that the endpoint "
                     f"{self.endpoint} is up, or raise SMARTFED_S3_RETRY_DEADLINE_S "
                     f"(now {self.retry_deadline_s:g})"
                 )
