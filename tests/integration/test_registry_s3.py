@@ -226,7 +226,7 @@ def test_a_publish_rides_out_a_server_restart_and_reports_the_retries(
     assert manifest.version == 2
     retries = [r.getMessage() for r in caplog.records if "retrying in" in r.getMessage()]
     assert retries
-    assert retries[0].startswith(f"S3 PUT {store_uri}/{FEDERATION}/signing-key.pub failed (")
+    assert retries[0].startswith(f"S3 GET {store_uri}/{FEDERATION}/latest.json failed (")
     assert open_store(store_uri).load(FEDERATION)[0] == model_bytes(2)
     assert [m.version for m in store.versions(FEDERATION)] == [1, 2]
 

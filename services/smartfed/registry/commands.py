@@ -29,6 +29,11 @@ from smartfed.registry.store import ModelManifest, StoreError
 from smartfed.registry.uri import open_store
 from smartfed.registry.versioned import CHANNELS, VersionedStore
 
+# Exit codes of `smartfed`: these must stay equal to smartfed.cli.ExitCode (a test pins them),
+# which the library may not import.
+EXIT_OK = 0
+EXIT_STORE_FAILED = 5
+
 # Manifest fields that differ between any two versions and say nothing in a diff.
 DIFF_SKIPPED = frozenset({"version", "signature", "object", "object_version", "sha256", "created_at"})
 

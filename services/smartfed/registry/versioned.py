@@ -28,7 +28,12 @@ from pathlib import Path
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from smartfed.registry import signing
-from smartfed.registry.objects import ObjectBackend, ObjectExists, PreconditionFailed
+from smartfed.registry.objects import (
+    ObjectBackend,
+    ObjectExists,
+    PreconditionFailed,
+    StoredObject,
+)
 from smartfed.registry.store import IntegrityError, ModelManifest, PublishRequest, StoreError
 
 log = logging.getLogger(__name__)
@@ -80,6 +85,8 @@ class VersionedStore:
         self._development_key_file = development_key_file
         self._trusted_public_key = trusted_public_key
         self._signing_key: Ed25519PrivateKey | None = None
+        # Federations whose stored public key matched ours once; it is never replaced by us.
+        self._public_key_checked: set[str] = set()
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.uri!r})"
@@ -102,17 +109,26 @@ class VersionedStore:
     def versions(self, federation: str) -> list[ModelManifest]:
         """Every published version, oldest first, each manifest verified."""
         stable = self._pointer(federation, "stable").version
+        numbers = self._version_numbers(federation)
+        verifier = self.public_key(federation) if numbers else None
         found = []
-        for number in self._version_numbers(federation):
-            if self.backend.read(self._key(federation, number, MANIFEST_FILE)) is None:
+        for number in numbers:
+            stored = self.backend.read(self._key(federation, number, MANIFEST_FILE))
+            if stored is None:
                 continue  # a publish that died before its manifest: not a version
-            found.append(self._verified_manifest(federation, number, stable))
+            found.append(self._verified(federation, number, stored, stable, verifier))
         return found
 
     def manifest(self, federation: str, version: int) -> ModelManifest:
         """The verified manifest of ``version``, its ``channel`` as the store's pointers say."""
+        stored = self.backend.read(self._key(federation, version, MANIFEST_FILE))
+        if stored is None:
+            raise StoreError(
+                f"federation {federation!r} has no version {version} in {self.uri}; "
+                f"see `smartfed models list --store {self.uri} --federation {federation}`"
+            )
         stable = self._pointer(federation, "stable").version
-        return self._verified_manifest(federation, version, stable)
+        return self._verified(federation, version, stored, stable, self.public_key(federation))
 
     def load(
         self, federation: str, version: int | None = None, *, channel: str = "candidate"
@@ -337,17 +353,16 @@ class VersionedStore:
                 "bool, None, lists and dicts"
             ) from None
 
-    def _verified_manifest(
-        self, federation: str, version: int, stable: int | None
+    def _verified(
+        self,
+        federation: str,
+        version: int,
+        stored: StoredObject,
+        stable: int | None,
+        verifier: Ed25519PublicKey,
     ) -> ModelManifest:
-        key = self._key(federation, version, MANIFEST_FILE)
-        where = self.backend.describe(key)
-        stored = self.backend.read(key)
-        if stored is None:
-            raise StoreError(
-                f"federation {federation!r} has no version {version} in {self.uri}; "
-                f"see `smartfed models list --store {self.uri} --federation {federation}`"
-            )
+        """Parse a stored manifest and check its signature and that it belongs where it lies."""
+        where = self.backend.describe(self._key(federation, version, MANIFEST_FILE))
         try:
             fields_found = json.loads(stored.data)
             if not isinstance(fields_found, dict):
@@ -365,7 +380,7 @@ class VersionedStore:
                 f"manifest {where} is not a valid manifest ({exc}); it was damaged after "
                 "publishing. Load another version or publish a new one"
             ) from None
-        signing.verify_manifest(self.public_key(federation), manifest, where)
+        signing.verify_manifest(verifier, manifest, where)
         # A correctly signed manifest copied into another version's folder is a replay.
         expected = (
             federation, version, self.backend.full_key(self._key(federation, version, MODEL_FILE))
@@ -420,11 +435,14 @@ class VersionedStore:
 
     def _ensure_public_key(self, federation: str, public: Ed25519PublicKey) -> None:
         """Store the publisher's public key on first publish; refuse a publisher with another."""
+        if federation in self._public_key_checked:
+            return
         key = f"{federation}/{PUBLIC_KEY_FILE}"
         try:
             self.backend.create(key, signing.public_key_pem(public))
             log.info("%s: stored public key %s at %s", federation, signing.fingerprint(public),
                      self.backend.describe(key))
+            self._public_key_checked.add(federation)
             return
         except ObjectExists:
             pass
@@ -439,6 +457,7 @@ class VersionedStore:
                 f"{signing.fingerprint(public)}; its versions would not verify. Use the "
                 "federation's signing key (SMARTFED_SIGNING_KEY_FILE) or a new federation name"
             )
+        self._public_key_checked.add(federation)
 
 
 def _same_key(a: Ed25519PublicKey, b: Ed25519PublicKey) -> bool:
