@@ -1,5 +1,9 @@
 """The model registry: versioned, signed global models in S3 (MinIO, SeaweedFS, AWS) or a
-local directory, opened by URI with ``open_store``.
+local directory, opened by URI with ``open_store`` (``--store PATH`` or
+``--store s3://BUCKET/PREFIX``). S3 is configured by ``SMARTFED_S3_ENDPOINT`` (host:port),
+``SMARTFED_S3_ACCESS_KEY``, ``SMARTFED_S3_SECRET_KEY``, ``SMARTFED_S3_SECURE`` and
+``SMARTFED_S3_REGION`` (see ``RegistrySettings``); the bucket must allow versioning and
+conditional writes. The layout and the publish protocol are described in ``versioned.py``.
 
 Keys. The aggregator, the only publisher, signs each manifest (which carries the model's
 sha256) with an Ed25519 private key read from ``SMARTFED_SIGNING_KEY_FILE`` (PEM, PKCS#8; make

@@ -35,7 +35,9 @@ EXIT_OK = 0
 EXIT_STORE_FAILED = 5
 
 # Manifest fields that differ between any two versions and say nothing in a diff.
-DIFF_SKIPPED = frozenset({"version", "signature", "object", "object_version", "sha256", "created_at"})
+DIFF_SKIPPED = frozenset(
+    {"version", "signature", "object", "object_version", "sha256", "created_at"}
+)
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
