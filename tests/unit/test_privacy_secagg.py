@@ -296,3 +296,30 @@ def test_malformed_protocol_message_is_refused():
     assert str(raised.value) == (
         "malformed secure aggregation message: {'type': 'KeyAdvert', 'site': 'a'}"
     )
+
+
+def test_public_surface_is_pinned():
+    import smartfed.privacy
+
+    assert sorted(smartfed.privacy.__all__) == [
+        "BudgetExhausted",
+        "DPConfig",
+        "EncryptedShare",
+        "KeyAdvert",
+        "PrivacyAccountant",
+        "Quantizer",
+        "RevealedShare",
+        "SecAggClient",
+        "SecAggConfig",
+        "SecAggResult",
+        "SecAggRound",
+        "SecAggServer",
+        "SecureAggregationError",
+        "central_noise",
+        "check_strategy_compatible",
+        "clip_update",
+        "combine_organizations",
+        "noise_multiplier_for",
+        "poisson_sample",
+        "site_noise",
+    ]

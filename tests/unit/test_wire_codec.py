@@ -387,3 +387,20 @@ def test_masked_uint32_vectors_travel_uncompressed():
         "tensor 'masked' is uint32; compression 'int8' applies only to float32 tensors; "
         "send it with compression 'none'"
     )
+
+
+def test_public_surface_is_pinned():
+    import smartfed.wire
+
+    assert sorted(smartfed.wire.__all__) == [
+        "COMPRESSIONS",
+        "ErrorFeedback",
+        "SCHEMA_VERSION",
+        "UpdateHeader",
+        "WireError",
+        "decode_model",
+        "decode_update",
+        "encode_model",
+        "encode_update",
+        "spec_of",
+    ]
