@@ -14,7 +14,6 @@ import numpy as np
 import torch
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from safetensors.numpy import save as save_safetensors
 
 from smartfed import telemetry
 from smartfed.federation.aggregator import Aggregator, RoundFailed, RoundState, SamplingPolicy
@@ -29,6 +28,7 @@ from smartfed.simulation.config import SimulationConfig
 from smartfed.simulation.report import SettingResult, build_report, write_report
 from smartfed.strategies import make_strategy
 from smartfed.telemetry import FederationMetrics
+from smartfed.wire import encode_model
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ def train_rounds(config, pool, aggregator, model, store, history, console, priva
                             organizations=sorted({r.organization for r in state.results}),
                             metrics={"loss": loss, "f1": f1},
                         ),
-                        save_safetensors(tensors_from_flat(model, weights), metadata={"federation": config.federation}),
+                        encode_model(tensors_from_flat(model, weights), federation=config.federation, round=round_number),
                     )
                     telemetry.set_attributes(model_version=manifest.version)
                 history.append(
