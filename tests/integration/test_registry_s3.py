@@ -270,3 +270,17 @@ def test_a_publish_cut_off_midway_leaves_latest_on_the_previous_version(
     manifest = reader.publish(request(2), model_bytes(2))
     assert (manifest.version, manifest.parent) == (3, 1)
     assert reader.load(FEDERATION)[0] == model_bytes(2)
+
+
+def test_publishing_to_s3_without_a_signing_key_is_refused(store_uri, monkeypatch):
+    monkeypatch.delenv("SMARTFED_SIGNING_KEY_FILE")
+    store = open_store(store_uri)
+
+    with pytest.raises(StoreError) as failure:
+        store.publish(request(1), model_bytes(1))
+
+    assert str(failure.value) == (
+        f"publishing to {store_uri} needs a signing key: set SMARTFED_SIGNING_KEY_FILE to an "
+        "Ed25519 PEM private key (create one with `smartfed models keygen --out PATH`)"
+    )
+    assert store.federations() == []
