@@ -10,7 +10,7 @@ import pytest
 from safetensors.numpy import save as save_tensors
 
 from smartfed import cli
-from smartfed.registry import PublishRequest, commands, open_store
+from smartfed.registry import PublishRequest, open_store
 from smartfed.registry.signing import fingerprint, load_private_key, load_public_key
 
 
@@ -44,12 +44,6 @@ def root(tmp_path):
 
 def models(*args: str) -> int:
     return cli.main(["models", *args])
-
-
-def test_the_exit_codes_match_the_command_lines():
-    assert (commands.EXIT_OK, commands.EXIT_STORE_FAILED) == (
-        cli.ExitCode.OK, cli.ExitCode.STORE_FAILED
-    )
 
 
 def test_list_prints_every_version_as_json(root, capsys):

@@ -24,15 +24,11 @@ from rich.table import Table
 from safetensors import SafetensorError
 from safetensors.numpy import load as load_tensors
 
+from smartfed.exit_codes import ExitCode
 from smartfed.registry import signing
 from smartfed.registry.store import ModelManifest, StoreError
 from smartfed.registry.uri import open_store
 from smartfed.registry.versioned import CHANNELS, VersionedStore
-
-# Exit codes of `smartfed`: these must stay equal to smartfed.cli.ExitCode (a test pins them),
-# which the library may not import.
-EXIT_OK = 0
-EXIT_STORE_FAILED = 5
 
 # Manifest fields that differ between any two versions and say nothing in a diff.
 DIFF_SKIPPED = frozenset(
@@ -140,7 +136,7 @@ def run_keygen(args: argparse.Namespace, console: Console) -> int:
     return _guarded(console, keygen)
 
 
-def _guarded(console: Console, command) -> int:
+def _guarded(console: Console, command) -> ExitCode:
     """Run ``command``; a store failure becomes its message and the store's exit code."""
     from smartfed.exit_codes import ExitCode
 
