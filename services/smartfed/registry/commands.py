@@ -92,19 +92,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=run_keygen)
 
 
-def run_list(args: argparse.Namespace, console: Console) -> int:
+def run_list(args: argparse.Namespace, console: Console) -> ExitCode:
     return _guarded(console, lambda: _list(args))
 
 
-def run_show(args: argparse.Namespace, console: Console) -> int:
+def run_show(args: argparse.Namespace, console: Console) -> ExitCode:
     return _guarded(console, lambda: _show(args))
 
 
-def run_diff(args: argparse.Namespace, console: Console) -> int:
+def run_diff(args: argparse.Namespace, console: Console) -> ExitCode:
     return _guarded(console, lambda: _diff(args))
 
 
-def run_promote(args: argparse.Namespace, console: Console) -> int:
+def run_promote(args: argparse.Namespace, console: Console) -> ExitCode:
     def promote() -> None:
         store, federation = _open(args)
         manifest = store.promote(federation, args.version, args.channel)
@@ -114,7 +114,7 @@ def run_promote(args: argparse.Namespace, console: Console) -> int:
     return _guarded(console, promote)
 
 
-def run_rollback(args: argparse.Namespace, console: Console) -> int:
+def run_rollback(args: argparse.Namespace, console: Console) -> ExitCode:
     def rollback() -> None:
         store, federation = _open(args)
         manifest = store.rollback(federation, args.version, args.channel)
@@ -124,7 +124,7 @@ def run_rollback(args: argparse.Namespace, console: Console) -> int:
     return _guarded(console, rollback)
 
 
-def run_keygen(args: argparse.Namespace, console: Console) -> int:
+def run_keygen(args: argparse.Namespace, console: Console) -> ExitCode:
     def keygen() -> None:
         key = signing.write_private_key(args.out)
         public = args.out.with_name(args.out.name + ".pub")
@@ -138,8 +138,6 @@ def run_keygen(args: argparse.Namespace, console: Console) -> int:
 
 def _guarded(console: Console, command) -> ExitCode:
     """Run ``command``; a store failure becomes its message and the store's exit code."""
-    from smartfed.exit_codes import ExitCode
-
     try:
         command()
     except StoreError as error:
