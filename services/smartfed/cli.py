@@ -11,6 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.logging import RichHandler
 
+from smartfed.bench import register as register_bench
 from smartfed.exit_codes import EXIT_HELP, ExitCode
 
 from smartfed.registry.commands import register as register_models
@@ -105,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True)
     add_simulate(subparsers)
     register_models(subparsers)
+    register_bench(subparsers)
     return parser
 
 
