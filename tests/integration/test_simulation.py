@@ -47,7 +47,7 @@ def test_simulation_writes_the_report_and_one_model_version_per_round(ray_cluste
 
 
 def test_round_drops_stragglers_past_the_deadline_and_proceeds_on_quorum(ray_cluster, tmp_path):
-    config = small(tmp_path, rounds=2, straggler_fraction=0.25, straggler_delay_s=4.0, round_deadline_s=2.0, baselines=False)
+    config = small(tmp_path, rounds=2, straggler_fraction=0.25, straggler_delay_s=20.0, round_deadline_s=10.0, baselines=False)
     report = run_simulation(config)
     for entry in report["history"]:
         assert entry["sites_sampled"] == 4
@@ -56,7 +56,7 @@ def test_round_drops_stragglers_past_the_deadline_and_proceeds_on_quorum(ray_clu
 
 
 def test_round_below_quorum_fails_with_reason_and_keeps_the_report(ray_cluster, tmp_path):
-    config = small(tmp_path, rounds=2, min_sites=4, straggler_fraction=0.25, straggler_delay_s=4.0, round_deadline_s=2.0)
+    config = small(tmp_path, rounds=2, min_sites=4, straggler_fraction=0.25, straggler_delay_s=20.0, round_deadline_s=10.0)
     with pytest.raises(RoundFailed) as failure:
         run_simulation(config)
     assert failure.value.reason == "QuorumNotMet"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -50,7 +51,10 @@ def start_ray(num_cpus: int) -> None:
     )
 
 
-@ray.remote(num_cpus=1)
+# Several threads per worker so that stalled sites (stragglers, sleeping past the deadline, for
+# a few rounds at once) do not hold up the sites queued behind them; the lock keeps the shared
+# model to one user at a time, so the computing is still one site after another.
+@ray.remote(num_cpus=1, max_concurrency=8)
 class SiteWorker:
     """The sites of one worker process, and the one model they take turns training."""
 
@@ -69,6 +73,7 @@ class SiteWorker:
         self._seed = request.seed
         self._delays_s = delays_s
         self._clients: dict[str, EdgeClient] = {}
+        self._lock = threading.Lock()
 
     def describe(self) -> dict[str, dict]:
         """Per site: organization, feature names and row count (metadata, no readings)."""
@@ -94,10 +99,11 @@ class SiteWorker:
 
     def privacy_step(self, stage: str, requests: dict[str, bytes]) -> dict[str, bytes]:
         """One secure aggregation exchange for this worker's sites: bytes in, bytes out."""
-        return {
-            site: self._privacy[site].step(stage, request, len(self._clients[site].windows("train")))
-            for site, request in requests.items()
-        }
+        with self._lock:
+            return {
+                site: self._privacy[site].step(stage, request, len(self._clients[site].windows("train")))
+                for site, request in requests.items()
+            }
 
     def fit(
         self,
@@ -112,16 +118,17 @@ class SiteWorker:
         with telemetry.span(
             "site.fit", parent=trace_context, round=config["round"], site=site, organization=client.organization
         ):
-            result = client.fit(self._model, weights, FitConfig(**config))
+            with self._lock:
+                result = client.fit(self._model, weights, FitConfig(**config))
+                telemetry.set_attributes(update_bytes=result.delta.nbytes, num_examples=result.num_examples)
+                update = asdict(result)
+                # What leaves the site is the payload: clipped, noised, compressed or masked as the
+                # federation's privacy settings say, and always encoded by smartfed.wire.
+                update["delta"] = self._privacy[site].protect(result.delta, config["round"], plan or {})
             delay_s = self._delays_s.get(site, 0.0)
             if delay_s:
                 time.sleep(delay_s)
-                result.seconds += delay_s
-            telemetry.set_attributes(update_bytes=result.delta.nbytes, num_examples=result.num_examples)
-        update = asdict(result)
-        # What leaves the site is the payload: clipped, noised, compressed or masked as the
-        # federation's privacy settings say, and always encoded by smartfed.wire.
-        update["delta"] = self._privacy[site].protect(result.delta, config["round"], plan or {})
+                update["seconds"] += delay_s
         return update
 
     def flush_telemetry(self) -> bool:
@@ -137,19 +144,21 @@ class SiteWorker:
         training windows: the personalised model a deployed site would score with.
         """
         rows = []
-        for site, client in self._clients.items():
-            site_weights = weights[site] if isinstance(weights, dict) else weights
-            if adapt is not None:
-                site_weights = site_weights + client.fit(self._model, site_weights, FitConfig(**adapt)).delta
-            rows.append(asdict(client.evaluate(self._model, site_weights, with_roc)))
+        with self._lock:
+            for site, client in self._clients.items():
+                site_weights = weights[site] if isinstance(weights, dict) else weights
+                if adapt is not None:
+                    site_weights = site_weights + client.fit(self._model, site_weights, FitConfig(**adapt)).delta
+                rows.append(asdict(client.evaluate(self._model, site_weights, with_roc)))
         return rows
 
     def train_local_only(self, initial: np.ndarray, config: dict, epochs: int) -> dict[str, np.ndarray]:
         """Each site alone, from the same initial weights, for the federated run's epochs."""
         trained = {}
-        for site, client in self._clients.items():
-            result = client.fit(self._model, initial, FitConfig(**{**config, "local_epochs": epochs}))
-            trained[site] = initial + result.delta
+        with self._lock:
+            for site, client in self._clients.items():
+                result = client.fit(self._model, initial, FitConfig(**{**config, "local_epochs": epochs}))
+                trained[site] = initial + result.delta
         return trained
 
     def training_windows(self) -> np.ndarray:
@@ -159,16 +168,17 @@ class SiteWorker:
     def train_pooled(self, initial: np.ndarray, x: np.ndarray, config: dict, epochs: int) -> np.ndarray:
         from smartfed.models.autoencoder import load_flat_weights
 
-        load_flat_weights(self._model, initial)
-        train_epochs(
-            self._model,
-            x,
-            epochs=epochs,
-            batch_size=config["batch_size"],
-            learning_rate=config["learning_rate"],
-            seed=config.get("round", 0),
-        )
-        return flat_weights(self._model)
+        with self._lock:
+            load_flat_weights(self._model, initial)
+            train_epochs(
+                self._model,
+                x,
+                epochs=epochs,
+                batch_size=config["batch_size"],
+                learning_rate=config["learning_rate"],
+                seed=config.get("round", 0),
+            )
+            return flat_weights(self._model)
 
 
 class WorkerPool:
