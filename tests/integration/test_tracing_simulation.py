@@ -54,8 +54,8 @@ def test_every_participating_site_fit_is_in_its_round_trace_with_no_missing_pare
     versions = open_store(config.store_uri).versions(config.federation)
     participants = {manifest.round: sorted(manifest.sites) for manifest in versions}
 
-    # run + 2 rounds, each with one fit per site, an aggregation, an evaluation and a publish.
-    expected_spans = 1 + 2 * (1 + 4 + 3)
+    # run + 2 rounds, each with a fit and a protect per site, aggregation, evaluation, publish.
+    expected_spans = 1 + 2 * (1 + 4 * 2 + 3)
     (trace,) = jaeger.wait_for_spans(traced_simulation_service, count=expected_spans)
     spans = trace["spans"]
     by_id = {span["spanID"]: span for span in spans}
@@ -74,5 +74,8 @@ def test_every_participating_site_fit_is_in_its_round_trace_with_no_missing_pare
         assert {tags(fit)["fl.round"] for fit in fits} == {round_number}
         assert all(tags(fit)["fl.update_bytes"] > 0 for fit in fits)
         assert all(pid_of(trace, fit) != os.getpid() for fit in fits)
+        fit_ids = {fit["spanID"] for fit in fits}
+        protects = [s for s in spans if s["operationName"] == "site.protect"]
+        assert len([p for p in protects if parent_id(p) in fit_ids]) == len(fits)
         assert {"aggregate", "registry.publish"} <= {s["operationName"] for s in children}
         assert tags(round_span)["fl.sites_reported"] == len(participants[round_number])

@@ -120,11 +120,17 @@ class SiteWorker:
         ):
             with self._lock:
                 result = client.fit(self._model, weights, FitConfig(**config))
-                telemetry.set_attributes(update_bytes=result.delta.nbytes, num_examples=result.num_examples)
                 update = asdict(result)
                 # What leaves the site is the payload: clipped, noised, compressed or masked as the
                 # federation's privacy settings say, and always encoded by smartfed.wire.
-                update["delta"] = self._privacy[site].protect(result.delta, config["round"], plan or {})
+                privacy = self._privacy[site]
+                with telemetry.span("site.protect", round=config["round"], site=site):
+                    update["delta"] = privacy.protect(result.delta, config["round"], plan or {})
+            payload_bytes = len(update["delta"])
+            telemetry.set_attributes(update_bytes=payload_bytes, num_examples=result.num_examples)
+            telemetry.current().metrics.record_update(
+                federation=privacy.settings.federation, site=site, update_bytes=payload_bytes
+            )
             delay_s = self._delays_s.get(site, 0.0)
             if delay_s:
                 time.sleep(delay_s)

@@ -197,9 +197,12 @@ def record_round_metrics(metrics: FederationMetrics, config: SimulationConfig, s
         sites_dropped=len(state.stragglers) + len(state.rejected),
     )
     metrics.record_validation_f1(federation=config.federation, f1=row["f1"])
+    # Update sizes are recorded by the workers, which see the encoded payloads.
     for result in state.results:
-        metrics.record_update(federation=config.federation, site=result.site, update_bytes=result.delta.nbytes)
         metrics.record_training_loss(federation=config.federation, site=result.site, loss=result.loss)
+    if row.get("epsilon") is not None:
+        telemetry.set_attributes(epsilon=row["epsilon"])
+        metrics.record_epsilon_spent(federation=config.federation, epsilon=row["epsilon"])
 
 
 def fit_config(

@@ -16,6 +16,7 @@ thread runs.
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 from dataclasses import dataclass
@@ -77,6 +78,7 @@ class Telemetry:
 
 _active: Telemetry | None = None
 _disabled: Telemetry | None = None
+_exit_flush_registered = False
 
 
 def configure_telemetry(
@@ -91,7 +93,7 @@ def configure_telemetry(
     ``/metrics``, a test's in-memory exporter. They get a provider even when OTLP export is
     off. A previously configured ``Telemetry`` is flushed and shut down first.
     """
-    global _active
+    global _active, _exit_flush_registered
     settings = TelemetrySettings.from_env(service_name)
     if _active is not None:
         _active.shutdown()
@@ -117,13 +119,22 @@ def configure_telemetry(
     if processors:
         # The sampler comes from OTEL_TRACES_SAMPLER (checked in the settings); the default,
         # parentbased_always_on, makes a Ray worker follow the driver's sampling decision.
-        tracer_provider = TracerProvider(resource=resource)
+        tracer_provider = TracerProvider(resource=resource, shutdown_on_exit=False)
         for processor in processors:
             tracer_provider.add_span_processor(processor)
     readers = list(extra_metric_readers)
     if settings.metrics_protocol is not None:
         readers.append(PeriodicExportingMetricReader(_metric_exporter(settings.metrics_protocol)))
-    meter_provider = MeterProvider(resource=resource, metric_readers=readers) if readers else None
+    meter_provider = (
+        MeterProvider(resource=resource, metric_readers=readers, shutdown_on_exit=False)
+        if readers
+        else None
+    )
+    # One exit handler for whichever providers are current then, instead of one per provider
+    # ever built: those would shut down, at exit, providers already shut down on reconfiguring.
+    if not _exit_flush_registered:
+        atexit.register(shutdown)
+        _exit_flush_registered = True
 
     tracer = (
         tracer_provider.get_tracer(INSTRUMENTATION_SCOPE)
