@@ -21,8 +21,17 @@ from smartfed.bench.suite import SuiteSettings, run_suite
 from smartfed.cli import main
 
 TINY = SuiteSettings(
-    aggregation_sites=10, aggregation_dim=1_000, secagg_sites=3, repeats=1, scoring_readings=50,
-    round_sites=(3, 4), rounds=2, round_scale=0.01, pool_per_size=False, startup=False, workers=1,
+    aggregation_sites=10,
+    aggregation_dim=1_000,
+    secagg_sites=3,
+    repeats=1,
+    scoring_readings=50,
+    round_sites=(3, 4),
+    rounds=2,
+    round_scale=0.01,
+    pool_per_size=False,
+    startup=False,
+    workers=1,
 )
 
 
@@ -35,7 +44,10 @@ def test_aggregation_reports_every_strategy_secagg_and_the_copy_in_gb_per_s():
 
     assert set(figures["gb_per_s"]) == {"numpy_copy", *STRATEGIES, "secagg_unmask"}
     assert all(positive_and_finite(v) for v in figures["gb_per_s"].values())
-    assert figures["fedavg_vs_copy_bandwidth"] == figures["gb_per_s"]["fedavg"] / figures["gb_per_s"]["numpy_copy"]
+    assert (
+        figures["fedavg_vs_copy_bandwidth"]
+        == figures["gb_per_s"]["fedavg"] / figures["gb_per_s"]["numpy_copy"]
+    )
 
 
 def test_communication_reports_bytes_for_each_encoding_and_compressed_ones_are_smaller():
@@ -44,7 +56,12 @@ def test_communication_reports_bytes_for_each_encoding_and_compressed_ones_are_s
     upload = figures["upload_bytes_per_site_per_round"]
     assert list(upload) == ["fp32", "fp16", "int8", "topk"]
     assert all(positive_and_finite(row["bytes"]) for row in upload.values())
-    assert upload["fp32"]["bytes"] > upload["fp16"]["bytes"] > upload["int8"]["bytes"] > upload["topk"]["bytes"]
+    assert (
+        upload["fp32"]["bytes"]
+        > upload["fp16"]["bytes"]
+        > upload["int8"]["bytes"]
+        > upload["topk"]["bytes"]
+    )
     assert upload["fp32"]["relative_error"] == 0.0
     assert positive_and_finite(figures["download_bytes_per_site_per_round"])
 
@@ -53,8 +70,15 @@ def test_scoring_reports_latency_percentiles_of_every_reading_after_the_first_wi
     figures = measure_scoring(readings=50)
 
     assert figures["readings"] == 50
-    for name in ("model_load_ms", "score_p50_ms", "score_p99_ms", "score_cpu_p99_ms",
-                 "batch_windows_per_s", "forward_windows_per_s", "batch_vs_forward"):
+    for name in (
+        "model_load_ms",
+        "score_p50_ms",
+        "score_p99_ms",
+        "score_cpu_p99_ms",
+        "batch_windows_per_s",
+        "forward_windows_per_s",
+        "batch_vs_forward",
+    ):
         assert positive_and_finite(figures[name]), name
     assert figures["score_p50_ms"] <= figures["score_p99_ms"]
 
@@ -69,7 +93,9 @@ def test_rounds_through_ray_and_the_plain_loop_end_at_the_same_model(ray_cluster
             assert positive_and_finite(row[side]["first_round_s"])
             assert positive_and_finite(row[side]["later_round_mean_s"])
         assert positive_and_finite(row["federated"]["peak_pss_mb"])
-        assert row["federated"]["final_weights_norm"] == pytest.approx(row["plain"]["final_weights_norm"], rel=1e-5)
+        assert row["federated"]["final_weights_norm"] == pytest.approx(
+            row["plain"]["final_weights_norm"], rel=1e-5
+        )
     assert math.isfinite(figures["round_s_per_site"])
 
 
@@ -86,10 +112,19 @@ def test_reference_workload_federated_and_plain_end_at_the_same_loss(ray_cluster
     federated, plain = run_federated(workload, workers=1), run_plain(workload)
 
     for figures in (federated, plain):
-        for name in ("wall_s", "ready_s", "first_round_s", "later_round_mean_s", "peak_pss_mb", "final_loss"):
+        for name in (
+            "wall_s",
+            "ready_s",
+            "first_round_s",
+            "later_round_mean_s",
+            "peak_pss_mb",
+            "final_loss",
+        ):
             assert positive_and_finite(figures[name]), name
     assert federated["final_loss"] == pytest.approx(plain["final_loss"], rel=1e-5)
-    assert federated["last_round_train_loss"] == pytest.approx(plain["last_round_train_loss"], rel=1e-5)
+    assert federated["last_round_train_loss"] == pytest.approx(
+        plain["last_round_train_loss"], rel=1e-5
+    )
 
 
 def test_reference_workload_refuses_zero_clients_naming_the_option():
@@ -109,7 +144,9 @@ def test_suite_puts_the_headline_figures_at_the_top_level(ray_cluster):
 
 
 def test_bench_command_writes_bench_json_and_prints_it_with_json(tmp_path, capsys):
-    code = main(["bench", "--quick", "--only", "communication", "--json", "--output", str(tmp_path)])
+    code = main(
+        ["bench", "--quick", "--only", "communication", "--json", "--output", str(tmp_path)]
+    )
 
     assert code == 0
     printed = json.loads(capsys.readouterr().out)

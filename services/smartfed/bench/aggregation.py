@@ -17,7 +17,9 @@ from smartfed.strategies.throughput import COPY_KEY, measure_throughput
 STRATEGIES = ("fedavg", "median", "trimmed_mean", "krum")
 
 
-def measure_aggregation(sites: int, dim: int, repeats: int, secagg_sites: int, secagg_dim: int) -> dict:
+def measure_aggregation(
+    sites: int, dim: int, repeats: int, secagg_sites: int, secagg_dim: int
+) -> dict:
     """GB/s per strategy and of the copy; ``fedavg_vs_copy_bandwidth`` is their quotient."""
     # One BLAS thread: on a machine shared with other work, spinning OpenBLAS threads lose their
     # cores and make Krum's Gram product many times slower (see strategies.throughput).
@@ -30,7 +32,9 @@ def measure_aggregation(sites: int, dim: int, repeats: int, secagg_sites: int, s
         "dim": dim,
         "update_matrix_mb": sites * dim * 4 / 2**20,
         "gb_per_s": gb_per_s,
-        "vs_copy": {name: value / gb_per_s[COPY_KEY] for name, value in gb_per_s.items() if name != COPY_KEY},
+        "vs_copy": {
+            name: value / gb_per_s[COPY_KEY] for name, value in gb_per_s.items() if name != COPY_KEY
+        },
         "fedavg_vs_copy_bandwidth": gb_per_s["fedavg"] / gb_per_s[COPY_KEY],
         "secagg": secagg,
     }
@@ -39,10 +43,15 @@ def measure_aggregation(sites: int, dim: int, repeats: int, secagg_sites: int, s
 def secure_aggregation(sites: int, dim: int, repeats: int) -> dict[str, float]:
     """Unmasking throughput and the secure round's cost against a plain one, best of ``repeats``."""
     rng = np.random.default_rng(0)
-    updates = {f"site-{i + 1:03d}": rng.normal(0.0, 0.01, dim).astype(np.float32) for i in range(sites)}
+    updates = {
+        f"site-{i + 1:03d}": rng.normal(0.0, 0.01, dim).astype(np.float32) for i in range(sites)
+    }
     weights = {site: 1.0 / sites for site in updates}
     plain_s = min(plain_round_s(updates, weights) for _ in range(repeats))
-    secure = min((secure_round_s(updates, weights, dropout=0.0) for _ in range(repeats)), key=lambda p: p["unmask_s"])
+    secure = min(
+        (secure_round_s(updates, weights, dropout=0.0) for _ in range(repeats)),
+        key=lambda p: p["unmask_s"],
+    )
     return {
         "sites": sites,
         "dim": dim,

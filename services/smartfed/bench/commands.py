@@ -25,12 +25,24 @@ from smartfed.exit_codes import ExitCode
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add ``smartfed bench`` and ``smartfed bench reference`` to the ``smartfed`` parser."""
-    bench = subparsers.add_parser("bench", help="benchmarks: round overhead, aggregation, wire, scoring, start-up")
-    bench.add_argument("--quick", action="store_true", help="smaller sizes, no start-up run (about a minute)")
+    bench = subparsers.add_parser(
+        "bench", help="benchmarks: round overhead, aggregation, wire, scoring, start-up"
+    )
+    bench.add_argument(
+        "--quick", action="store_true", help="smaller sizes, no start-up run (about a minute)"
+    )
     bench.add_argument("--json", action="store_true", help="print bench.json to stdout")
-    bench.add_argument("--output", type=Path, default=Path("."), help="folder for bench.json (default: here)")
-    bench.add_argument("--only", action="append", choices=KINDS, default=None, metavar="KIND",
-                       help=f"run only this kind (repeatable): {', '.join(KINDS)}")
+    bench.add_argument(
+        "--output", type=Path, default=Path("."), help="folder for bench.json (default: here)"
+    )
+    bench.add_argument(
+        "--only",
+        action="append",
+        choices=KINDS,
+        default=None,
+        metavar="KIND",
+        help=f"run only this kind (repeatable): {', '.join(KINDS)}",
+    )
     bench.set_defaults(handler=run_bench)
     commands = bench.add_subparsers(dest="bench_command")
 
@@ -40,9 +52,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=int, default=1, help="local epochs per round")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=None, help="Ray worker processes (default: one per core)")
-    p.add_argument("--mode", choices=["both", "federated", "plain"], default="both",
-                   help="both: federated here, then the plain loop in a fresh process")
+    p.add_argument(
+        "--workers", type=int, default=None, help="Ray worker processes (default: one per core)"
+    )
+    p.add_argument(
+        "--mode",
+        choices=["both", "federated", "plain"],
+        default="both",
+        help="both: federated here, then the plain loop in a fresh process",
+    )
     p.add_argument("--json", action="store_true", help="print the figures as JSON to stdout")
     p.set_defaults(handler=run_reference)
 
@@ -55,7 +73,10 @@ def run_bench(args: argparse.Namespace, console: Console) -> int:
     path = args.output / "bench.json"
     path.write_text(json.dumps(report, indent=2) + "\n")
     console.print(summary_table(report))
-    console.print(f"figures in {path} ({report['seconds']:.0f} s, load average {report['machine']['load_average_start']:.1f} at start)")
+    console.print(
+        f"figures in {path} ({report['seconds']:.0f} s, "
+        f"load average {report['machine']['load_average_start']:.1f} at start)"
+    )
     if args.json:
         print(json.dumps(report, indent=2))
     return ExitCode.OK
@@ -68,7 +89,9 @@ def summary_table(report: dict) -> Table:
     table.add_column("goal", justify="right")
     for name, goal in GOALS.items():
         if name in report:
-            meets = report[name] <= goal if name != "fedavg_vs_copy_bandwidth" else report[name] >= goal
+            meets = (
+                report[name] <= goal if name != "fedavg_vs_copy_bandwidth" else report[name] >= goal
+            )
             mark = "[green]met[/]" if meets else "[red]missed[/]"
             sign = ">=" if name == "fedavg_vs_copy_bandwidth" else "<="
             table.add_row(name, f"{report[name]:.3g}", f"{sign} {goal} {mark}")
@@ -86,11 +109,19 @@ def summary_table(report: dict) -> Table:
         table.add_row("start-up to round 1 s", f"{report['startup']['first_round_s']:.3g}", "")
     if "rounds" in report:
         for sites, row in report["rounds"]["by_sites"].items():
-            table.add_row(f"round s at {sites} sites (plain)",
-                          f"{row['federated']['later_round_mean_s']:.3g} ({row['plain']['later_round_mean_s']:.3g})", "")
-            table.add_row(f"peak PSS MB at {sites} sites", f"{row['federated']['peak_pss_mb']:.0f}", "")
+            table.add_row(
+                f"round s at {sites} sites (plain)",
+                f"{row['federated']['later_round_mean_s']:.3g} "
+                f"({row['plain']['later_round_mean_s']:.3g})",
+                "",
+            )
+            table.add_row(
+                f"peak PSS MB at {sites} sites", f"{row['federated']['peak_pss_mb']:.0f}", ""
+            )
         if "peak_pss_mb_per_site" in report["rounds"]:
-            table.add_row("PSS MB per added site", f"{report['rounds']['peak_pss_mb_per_site']:.3g}", "")
+            table.add_row(
+                "PSS MB per added site", f"{report['rounds']['peak_pss_mb_per_site']:.3g}", ""
+            )
     return table
 
 
@@ -114,7 +145,9 @@ def run_reference(args: argparse.Namespace, console: Console) -> int:
         # A fresh process, so the plain loop's wall time and memory start from nothing too.
         stop_ray()
         result["plain"] = plain_in_fresh_process(args)
-        result["federated_vs_plain_wall"] = result["federated"]["wall_s"] / result["plain"]["wall_s"]
+        result["federated_vs_plain_wall"] = (
+            result["federated"]["wall_s"] / result["plain"]["wall_s"]
+        )
     if args.json:
         print(json.dumps(result, indent=2))
     else:
@@ -124,13 +157,30 @@ def run_reference(args: argparse.Namespace, console: Console) -> int:
 
 def plain_in_fresh_process(args: argparse.Namespace) -> dict:
     command = [
-        sys.executable, "-m", "smartfed.cli", "bench", "reference", "--mode", "plain", "--json",
-        "--clients", str(args.clients), "--rows", str(args.rows), "--epochs", str(args.epochs),
-        "--rounds", str(args.rounds), "--seed", str(args.seed),
+        sys.executable,
+        "-m",
+        "smartfed.cli",
+        "bench",
+        "reference",
+        "--mode",
+        "plain",
+        "--json",
+        "--clients",
+        str(args.clients),
+        "--rows",
+        str(args.rows),
+        "--epochs",
+        str(args.epochs),
+        "--rounds",
+        str(args.rounds),
+        "--seed",
+        str(args.seed),
     ]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        raise RuntimeError(f"the plain reference loop exited with {done.returncode}:\n{done.stderr[-2000:]}")
+        raise RuntimeError(
+            f"the plain reference loop exited with {done.returncode}:\n{done.stderr[-2000:]}"
+        )
     return json.loads(done.stdout)["plain"]
 
 
@@ -140,6 +190,13 @@ def reference_table(result: dict) -> Table:
     modes = [m for m in ("federated", "plain") if m in result]
     for mode in modes:
         table.add_column(mode, justify="right")
-    for name in ("wall_s", "ready_s", "first_round_s", "later_round_mean_s", "peak_pss_mb", "final_loss"):
+    for name in (
+        "wall_s",
+        "ready_s",
+        "first_round_s",
+        "later_round_mean_s",
+        "peak_pss_mb",
+        "final_loss",
+    ):
         table.add_row(name, *(f"{result[m][name]:.4g}" for m in modes))
     return table

@@ -53,12 +53,14 @@ class Workload:
     def __post_init__(self) -> None:
         for name in ("clients", "rows", "epochs", "rounds", "batch_size"):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name.replace('_', '-')} is {getattr(self, name)}; it must be at least 1")
+                raise ValueError(
+                    f"--{name.replace('_', '-')} is {getattr(self, name)}; it must be at least 1"
+                )
 
 
 def reference_model() -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(LAYERS[:-1], LAYERS[1:])):
+    for i, (fan_in, fan_out) in enumerate(zip(LAYERS[:-1], LAYERS[1:], strict=True)):
         layers.append(nn.Linear(fan_in, fan_out))
         if i < len(LAYERS) - 2:
             layers.append(nn.ReLU())
@@ -66,16 +68,26 @@ def reference_model() -> nn.Sequential:
 
 
 def client_data(workload: Workload, client: int) -> np.ndarray:
-    return np.random.default_rng([workload.seed, client]).standard_normal((workload.rows, FEATURES), dtype=np.float32)
+    return np.random.default_rng([workload.seed, client]).standard_normal(
+        (workload.rows, FEATURES), dtype=np.float32
+    )
 
 
 def client_order(workload: Workload, client: int, round_number: int) -> list[torch.Tensor]:
     """The client's shuffle of its rows for each local epoch of ``round_number``."""
-    generator = torch.Generator().manual_seed(hash((workload.seed, client, round_number)) & (2**63 - 1))
+    generator = torch.Generator().manual_seed(
+        hash((workload.seed, client, round_number)) & (2**63 - 1)
+    )
     return [torch.randperm(workload.rows, generator=generator) for _ in range(workload.epochs)]
 
 
-def train_plain(model: nn.Module, weights: np.ndarray, x: torch.Tensor, orders: list[torch.Tensor], workload: Workload) -> tuple[np.ndarray, float]:
+def train_plain(
+    model: nn.Module,
+    weights: np.ndarray,
+    x: torch.Tensor,
+    orders: list[torch.Tensor],
+    workload: Workload,
+) -> tuple[np.ndarray, float]:
     """One client: its delta and the mean batch loss of its last epoch."""
     load_flat_weights(model, weights)
     optimizer = torch.optim.Adam(model.parameters(), lr=workload.learning_rate)
@@ -91,8 +103,14 @@ def train_plain(model: nn.Module, weights: np.ndarray, x: torch.Tensor, orders: 
     return flat_weights(model) - weights, float(torch.stack(losses).mean())
 
 
-def train_stacked(model: nn.Module, weights: np.ndarray, data: torch.Tensor, orders: list[list[torch.Tensor]], workload: Workload) -> tuple[np.ndarray, np.ndarray]:
-    """All clients of ``data`` (clients, rows, features) at once: their deltas and last-epoch losses."""
+def train_stacked(
+    model: nn.Module,
+    weights: np.ndarray,
+    data: torch.Tensor,
+    orders: list[list[torch.Tensor]],
+    workload: Workload,
+) -> tuple[np.ndarray, np.ndarray]:
+    """All clients of ``data`` (clients, rows, features) at once: deltas and last-epoch losses."""
     clients = data.shape[0]
     stacked = {}
     offset = 0
@@ -194,14 +212,25 @@ def run_plain(workload: Workload) -> dict:
                 for c, x in enumerate(data)
             ]
             losses = [loss for _, loss in results]
-            weights = strategy.aggregate(weights, np.stack([d for d, _ in results]), counts).astype(np.float32)
+            weights = strategy.aggregate(weights, np.stack([d for d, _ in results]), counts).astype(
+                np.float32
+            )
             seconds.append(time.perf_counter() - started)
         total = sum(squared_error(model, weights, x) for x in data)
         wall_s = process_age_s()
     return figures(workload, seconds, wall_s, ready_s, memory, total, np.array(losses), workers=1)
 
 
-def figures(workload: Workload, seconds: list[float], wall_s: float, ready_s: float, memory: PeakMemory, total_squared_error: float, losses: np.ndarray, workers: int) -> dict:
+def figures(
+    workload: Workload,
+    seconds: list[float],
+    wall_s: float,
+    ready_s: float,
+    memory: PeakMemory,
+    total_squared_error: float,
+    losses: np.ndarray,
+    workers: int,
+) -> dict:
     return {
         "workload": asdict(workload),
         "workers": workers,

@@ -44,7 +44,12 @@ ROUND_DEADLINE_S = 600.0
 
 
 def measure_rounds(
-    site_counts: list[int], rounds: int, scale: float, workers: int, seed: int = 0, pool_per_size: bool = True
+    site_counts: list[int],
+    rounds: int,
+    scale: float,
+    workers: int,
+    seed: int = 0,
+    pool_per_size: bool = True,
 ) -> dict[str, object]:
     """Per site count: round times of both sides, their ratio and peak memory; the trend across.
 
@@ -63,7 +68,9 @@ def measure_rounds(
         for group in groups:
             hosted = max(group)
             organizations = min(3, hosted)
-            folder = write_sites(Path(scratch) / f"sites-{hosted}", TASK, hosted, organizations, seed, scale)
+            folder = write_sites(
+                Path(scratch) / f"sites-{hosted}", TASK, hosted, organizations, seed, scale
+            )
             request = DataRequest(TASK, str(folder), hosted, organizations, seed)
             pool = WorkerPool(request, min(workers, hosted), {})
             try:
@@ -79,20 +86,33 @@ def measure_rounds(
                         "sites_hosted": hosted,
                         "federated": federated,
                         "plain": plain,
-                        "overhead_ratio": federated["later_round_mean_s"] / plain["later_round_mean_s"],
-                        # The workers themselves included; the slope across counts is the per-site cost.
-                        "pss_above_cluster_mb_per_site": max(federated["peak_pss_mb"] - cluster_mb, 0.0) / sites,
+                        "overhead_ratio": federated["later_round_mean_s"]
+                        / plain["later_round_mean_s"],
+                        # Workers included; the slope across counts is the cost of a site.
+                        "pss_above_cluster_mb_per_site": max(
+                            federated["peak_pss_mb"] - cluster_mb, 0.0
+                        )
+                        / sites,
                     }
                     log.info(
                         "rounds at %d sites: %.3f s federated, %.3f s plain loop, overhead %.2f",
-                        sites, federated["later_round_mean_s"], plain["later_round_mean_s"],
+                        sites,
+                        federated["later_round_mean_s"],
+                        plain["later_round_mean_s"],
                         by_sites[str(sites)]["overhead_ratio"],
                     )
             finally:
                 pool.shutdown()
     trend = growth(by_sites, memory=pool_per_size)
-    return {"scale": scale, "rounds": rounds, "workers": workers, "cluster_pss_mb": cluster_mb,
-            "pool_per_size": pool_per_size, "by_sites": by_sites, **trend}
+    return {
+        "scale": scale,
+        "rounds": rounds,
+        "workers": workers,
+        "cluster_pss_mb": cluster_mb,
+        "pool_per_size": pool_per_size,
+        "by_sites": by_sites,
+        **trend,
+    }
 
 
 def growth(by_sites: dict[str, dict], memory: bool) -> dict[str, float]:
@@ -117,7 +137,9 @@ def federated_rounds(pool: WorkerPool, spec: ModelSpec, sites: int, rounds: int,
     initial = flat_weights(WindowAutoencoder(spec))
     aggregator = Aggregator(strategy, organizations, SamplingPolicy(1.0, 2), initial, seed)
     # The default privacy settings: updates travel wire-encoded, unmasked, uncompressed.
-    privacy = RoundPrivacy(PrivacySettings(federation=FEDERATION), strategy, initial.size, 1.0, rounds, seed)
+    privacy = RoundPrivacy(
+        PrivacySettings(federation=FEDERATION), strategy, initial.size, 1.0, rounds, seed
+    )
     pool.configure_privacy(privacy.site_settings())
     seconds, fit_s = [], []
     with PeakMemory() as memory:
@@ -125,7 +147,9 @@ def federated_rounds(pool: WorkerPool, spec: ModelSpec, sites: int, rounds: int,
             started = time.perf_counter()
             state = aggregator.sample(round_number)
             plans = privacy.open_round(round_number, state.sampled, pool)
-            pending = pool.dispatch(state.sampled, aggregator.weights, fit_config(round_number), plans)
+            pending = pool.dispatch(
+                state.sampled, aggregator.weights, fit_config(round_number), plans
+            )
             for result in pool.collect(pending, ROUND_DEADLINE_S, privacy.decode):
                 aggregator.accept(state, result)
             aggregator.close(state, lambda results: privacy.summed(results, pool))
@@ -133,7 +157,7 @@ def federated_rounds(pool: WorkerPool, spec: ModelSpec, sites: int, rounds: int,
             fit_s.append(sum(r.seconds for r in state.results))
     return {
         **round_figures(seconds),
-        # Training time inside the workers, summed over sites: what the pool spreads over its workers.
+        # Training time inside the workers summed over sites: what the pool spreads out.
         "fit_s_mean": float(np.mean(fit_s[1:])),
         "peak_pss_mb": memory.peak_mb,
         "memory_measure": memory.measure,
@@ -141,7 +165,9 @@ def federated_rounds(pool: WorkerPool, spec: ModelSpec, sites: int, rounds: int,
     }
 
 
-def plain_clients(folder: Path, sites: int, organizations: int, spec: ModelSpec, seed: int) -> list[EdgeClient]:
+def plain_clients(
+    folder: Path, sites: int, organizations: int, spec: ModelSpec, seed: int
+) -> list[EdgeClient]:
     """The pool's sites as clients in this process, in site order, normalised like the pool's."""
     series = sorted(load_sites(TASK, str(folder), sites, organizations, seed), key=lambda s: s.site)
     clients = [EdgeClient(s, spec, seed) for s in series]

@@ -22,7 +22,14 @@ from safetensors.numpy import save as save_tensors
 from smartfed.data import load_sites
 from smartfed.data.windows import mean_std_from_sums
 from smartfed.federation.client import EdgeClient, score
-from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_from_tensors, flat_weights, load_flat_weights, tensors_from_flat
+from smartfed.models.autoencoder import (
+    ModelSpec,
+    WindowAutoencoder,
+    flat_from_tensors,
+    flat_weights,
+    load_flat_weights,
+    tensors_from_flat,
+)
 from smartfed.registry import RegistrySettings, open_store
 from smartfed.registry.signing import public_key_pem, write_private_key
 from smartfed.registry.store import ModelStore, PublishRequest
@@ -38,7 +45,15 @@ BATCH_SIZE = 8192
 class EdgeScorer:
     """One site's scorer: model from the store, rolling window, threshold."""
 
-    def __init__(self, store: ModelStore, federation: str, spec: ModelSpec, mean: np.ndarray, std: np.ndarray, threshold: float) -> None:
+    def __init__(
+        self,
+        store: ModelStore,
+        federation: str,
+        spec: ModelSpec,
+        mean: np.ndarray,
+        std: np.ndarray,
+        threshold: float,
+    ) -> None:
         model_bytes, self.manifest = store.load(federation)
         self.model = WindowAutoencoder(spec)
         load_flat_weights(self.model, flat_from_tensors(self.model, load_tensors(model_bytes)))
@@ -52,12 +67,14 @@ class EdgeScorer:
         if len(self._window) < self._window.maxlen:
             return None
         with torch.inference_mode():
-            value = float(self.model.reconstruction_error(torch.from_numpy(np.stack(self._window))[None])[0])
+            value = float(
+                self.model.reconstruction_error(torch.from_numpy(np.stack(self._window))[None])[0]
+            )
         return value, value > self.threshold
 
 
 def measure_scoring(readings: int, seed: int = 0) -> dict:
-    """Per-reading latency percentiles, model load time, and batch against bare forward throughput."""
+    """Per-reading latency percentiles, model load time, batch against bare forward throughput."""
     (series,) = load_sites("sensor", "simulated", 1, 1, seed, scale=0.1)
     spec = ModelSpec(n_features=len(series.features), window=WINDOW_ROWS["sensor"])
     client = EdgeClient(series, spec, seed)
@@ -69,8 +86,17 @@ def measure_scoring(readings: int, seed: int = 0) -> dict:
 
     with tempfile.TemporaryDirectory(prefix="smartfed-bench-store-") as root:
         key = write_private_key(Path(root) / "signing-key.pem")
-        publisher = open_store(root, settings=RegistrySettings(signing_key_file=Path(root) / "signing-key.pem"))
-        request = PublishRequest(federation=FEDERATION, round=1, strategy="fedavg", sites=[series.site], organizations=[series.organization], metrics={})
+        publisher = open_store(
+            root, settings=RegistrySettings(signing_key_file=Path(root) / "signing-key.pem")
+        )
+        request = PublishRequest(
+            federation=FEDERATION,
+            round=1,
+            strategy="fedavg",
+            sites=[series.site],
+            organizations=[series.organization],
+            metrics={},
+        )
         publisher.publish(request, save_tensors(tensors_from_flat(model, flat_weights(model))))
         edge_store = open_store(root, trusted_public_key=public_key_pem(key.public_key()))
         started = time.perf_counter()
@@ -85,7 +111,10 @@ def measure_scoring(readings: int, seed: int = 0) -> dict:
         reading = rows[i % len(rows)]
         started, started_cpu = time.perf_counter(), time.thread_time()
         outcome = scorer.observe(reading)
-        elapsed_ms, elapsed_cpu_ms = (time.perf_counter() - started) * 1e3, (time.thread_time() - started_cpu) * 1e3
+        elapsed_ms, elapsed_cpu_ms = (
+            (time.perf_counter() - started) * 1e3,
+            (time.thread_time() - started_cpu) * 1e3,
+        )
         if outcome is not None:
             latencies_ms.append(elapsed_ms)
             cpu_ms.append(elapsed_cpu_ms)
@@ -112,7 +141,11 @@ def batch_throughput(model: WindowAutoencoder, windows: np.ndarray) -> dict[str,
 
     scored = len(windows) / _best_s(lambda: score(model, windows, BATCH_SIZE))
     bare = len(windows) / _best_s(bare_forward)
-    return {"batch_windows_per_s": scored, "forward_windows_per_s": bare, "batch_vs_forward": scored / bare}
+    return {
+        "batch_windows_per_s": scored,
+        "forward_windows_per_s": bare,
+        "batch_vs_forward": scored / bare,
+    }
 
 
 def _best_s(run, repeats: int = 5) -> float:

@@ -22,16 +22,18 @@ _START_S = datetime(2026, 1, 1, tzinfo=UTC).timestamp()
 _SEGMENT_GAP_STEPS = 3
 
 
-def write_sites(folder: Path, task: str, sites: int, organizations: int, seed: int, scale: float) -> Path:
+def write_sites(
+    folder: Path, task: str, sites: int, organizations: int, seed: int, scale: float
+) -> Path:
     """``folder/ORGANIZATION/SITE.csv`` for every site of the scenario; returns ``folder``."""
     folder.mkdir(parents=True, exist_ok=True)
     for series in load_sites(task, "simulated", sites, organizations, seed, scale=scale):
         (folder / series.organization).mkdir(exist_ok=True)
         lines = [",".join(("timestamp", *series.features, "label"))]
         clock_s = _START_S
-        for values, labels in zip(series.segments, series.labels):
+        for values, labels in zip(series.segments, series.labels, strict=True):
             times_s = clock_s + series.step_s * np.arange(len(values))
-            for time_s, row, label in zip(times_s, values, labels):
+            for time_s, row, label in zip(times_s, values, labels, strict=True):
                 stamp = datetime.fromtimestamp(time_s, UTC).isoformat()
                 lines.append(",".join((stamp, *(f"{v:.6g}" for v in row), str(int(label)))))
             clock_s = times_s[-1] + _SEGMENT_GAP_STEPS * series.step_s if len(values) else clock_s

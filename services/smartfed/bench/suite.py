@@ -40,33 +40,44 @@ class SuiteSettings:
 
 
 QUICK = SuiteSettings(
-    aggregation_sites=50, aggregation_dim=200_000, secagg_sites=12, repeats=3, scoring_readings=2_000,
-    round_sites=(12, 100), rounds=3, round_scale=0.01, pool_per_size=False, startup=False,
+    aggregation_sites=50,
+    aggregation_dim=200_000,
+    secagg_sites=12,
+    repeats=3,
+    scoring_readings=2_000,
+    round_sites=(12, 100),
+    rounds=3,
+    round_scale=0.01,
+    pool_per_size=False,
+    startup=False,
 )
 FULL = SuiteSettings(
-    aggregation_sites=100, aggregation_dim=500_000, secagg_sites=100, repeats=5, scoring_readings=20_000,
-    round_sites=(12, 100, 1_000), rounds=4, round_scale=0.01, pool_per_size=True, startup=True,
+    aggregation_sites=100,
+    aggregation_dim=500_000,
+    secagg_sites=100,
+    repeats=5,
+    scoring_readings=20_000,
+    round_sites=(12, 100, 1_000),
+    rounds=4,
+    round_scale=0.01,
+    pool_per_size=True,
+    startup=True,
 )
 
 
 def run_suite(settings: SuiteSettings, only: Collection[str] = KINDS) -> dict:
     """The figures of the chosen benchmark kinds, as a JSON-ready dict."""
-    import torch
-
-    from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder
-    from smartfed.simulation.config import WINDOW_ROWS
-
     unknown = sorted(set(only) - set(KINDS))
     if unknown:
         raise ValueError(f"unknown benchmark kinds {unknown}; choose from {list(KINDS)}")
     import ray
+    import torch
 
     started = time.perf_counter()
     # A cluster that was up before the suite (a test session's) is left running after it.
     ray_was_up = ray.is_initialized()
     report: dict = {"settings": asdict(settings), "machine": machine()}
-    # The detector the simulation trains on sensor data: its size sets the update size.
-    model_dim = sum(p.numel() for p in WindowAutoencoder(ModelSpec(n_features=6, window=WINDOW_ROWS["sensor"])).parameters())
+    model_dim = sensor_model_parameters()
     threads = torch.get_num_threads()
     # One thread, as in a Ray worker and on a small edge box; on a machine shared with other
     # work, more threads mostly wait for each other.
@@ -77,7 +88,11 @@ def run_suite(settings: SuiteSettings, only: Collection[str] = KINDS) -> dict:
 
             log.info("bench: aggregation throughput over %d updates", settings.aggregation_sites)
             figures = measure_aggregation(
-                settings.aggregation_sites, settings.aggregation_dim, settings.repeats, settings.secagg_sites, model_dim
+                settings.aggregation_sites,
+                settings.aggregation_dim,
+                settings.repeats,
+                settings.secagg_sites,
+                model_dim,
             )
             report["aggregation"] = figures
             report["fedavg_vs_copy_bandwidth"] = figures["fedavg_vs_copy_bandwidth"]
@@ -99,9 +114,15 @@ def run_suite(settings: SuiteSettings, only: Collection[str] = KINDS) -> dict:
         if "rounds" in only:
             from smartfed.bench.rounds import measure_rounds
 
-            log.info("bench: rounds at %s sites through Ray and in a plain loop", ", ".join(map(str, settings.round_sites)))
+            log.info(
+                "bench: rounds at %s sites through Ray and in a plain loop",
+                ", ".join(map(str, settings.round_sites)),
+            )
             report["rounds"] = measure_rounds(
-                list(settings.round_sites), settings.rounds, settings.round_scale, settings.workers,
+                list(settings.round_sites),
+                settings.rounds,
+                settings.round_scale,
+                settings.workers,
                 pool_per_size=settings.pool_per_size,
             )
             report["overhead_ratio"] = headline_overhead(report["rounds"]["by_sites"])
@@ -119,6 +140,17 @@ def headline_overhead(by_sites: dict[str, dict]) -> float:
     if "100" in by_sites:
         return by_sites["100"]["overhead_ratio"]
     return by_sites[max(by_sites, key=int)]["overhead_ratio"]
+
+
+def sensor_model_parameters() -> int:
+    """Parameters of the detector the simulation trains on sensor data: the size of an update."""
+    from smartfed.data import load_sites
+    from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder
+    from smartfed.simulation.config import WINDOW_ROWS
+
+    (site,) = load_sites("sensor", "simulated", 1, 1, 0, scale=0.01)
+    spec = ModelSpec(n_features=len(site.features), window=WINDOW_ROWS["sensor"])
+    return sum(p.numel() for p in WindowAutoencoder(spec).parameters())
 
 
 def machine() -> dict:
