@@ -30,6 +30,7 @@ TINY = SuiteSettings(
     rounds=2,
     round_scale=0.01,
     pool_per_size=False,
+    secure_aggregation_sites=(3,),
     startup=False,
     workers=1,
 )
@@ -84,7 +85,9 @@ def test_scoring_reports_latency_percentiles_of_every_reading_after_the_first_wi
 
 
 def test_rounds_through_ray_and_the_plain_loop_end_at_the_same_model(ray_cluster):
-    figures = measure_rounds([3, 4], rounds=2, scale=0.01, workers=1, pool_per_size=False)
+    figures = measure_rounds(
+        [3, 4], rounds=2, scale=0.01, workers=1, pool_per_size=False, secure_aggregation_sites=[4]
+    )
 
     assert set(figures["by_sites"]) == {"3", "4"}
     for row in figures["by_sites"].values():
@@ -97,6 +100,11 @@ def test_rounds_through_ray_and_the_plain_loop_end_at_the_same_model(ray_cluster
             row["plain"]["final_weights_norm"], rel=1e-5
         )
     assert math.isfinite(figures["round_s_per_site"])
+    secure = figures["by_sites"]["4"]["secure_aggregation"]
+    assert secure["final_weights_norm"] == pytest.approx(
+        figures["by_sites"]["4"]["plain"]["final_weights_norm"], rel=1e-3
+    )
+    assert positive_and_finite(figures["by_sites"]["4"]["secure_aggregation_vs_federated"])
 
 
 def test_rounds_refuse_a_single_round_since_round_one_is_warm_up():

@@ -118,6 +118,12 @@ def summary_table(report: dict) -> Table:
             table.add_row(
                 f"peak PSS MB at {sites} sites", f"{row['federated']['peak_pss_mb']:.0f}", ""
             )
+            if "secure_aggregation_vs_federated" in row:
+                table.add_row(
+                    f"secure aggregation round / plain round at {sites} sites",
+                    f"{row['secure_aggregation_vs_federated']:.3g}",
+                    "",
+                )
         if "peak_pss_mb_per_site" in report["rounds"]:
             table.add_row(
                 "PSS MB per added site", f"{report['rounds']['peak_pss_mb_per_site']:.3g}", ""

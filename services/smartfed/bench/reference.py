@@ -167,6 +167,7 @@ def run_federated(workload: Workload, workers: int) -> dict:
     workers = max(1, min(workers, workload.clients))
     with PeakMemory() as memory:
         start_ray(num_cpus=workers)
+        ray_up_s = process_age_s()
         shares = [list(range(workload.clients))[i::workers] for i in range(workers)]
         actors = [ReferenceWorker.remote(workload, share) for share in shares]
         try:
@@ -191,7 +192,9 @@ def run_federated(workload: Workload, workers: int) -> dict:
         finally:
             for actor in actors:
                 ray.kill(actor)
-    return figures(workload, seconds, wall_s, ready_s, memory, total, losses, workers=workers)
+    result = figures(workload, seconds, wall_s, ready_s, memory, total, losses, workers=workers)
+    # Of the start-up, what Ray's own processes took before any worker existed.
+    return {**result, "ray_up_s": ray_up_s}
 
 
 def run_plain(workload: Workload) -> dict:

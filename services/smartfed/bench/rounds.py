@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Collection
 from pathlib import Path
 
 import numpy as np
@@ -50,12 +51,16 @@ def measure_rounds(
     workers: int,
     seed: int = 0,
     pool_per_size: bool = True,
+    secure_aggregation_sites: Collection[int] = (),
 ) -> dict[str, object]:
     """Per site count: round times of both sides, their ratio and peak memory; the trend across.
 
     With ``pool_per_size`` every site count gets a pool hosting just its sites, so peak memory
     follows the count; without it one pool hosts the largest count and the smaller rounds use
     the first sites of it, which saves starting the worker processes again (the quick suite).
+    At the counts in ``secure_aggregation_sites`` the federated rounds run once more with
+    secure aggregation, whose key exchange and unmasking add two pool calls and the
+    aggregator's unmasking to every round.
     """
     if rounds < 2:
         raise ValueError(f"rounds is {rounds}; at least 2 are needed, since round 1 is warm-up")
@@ -81,7 +86,7 @@ def measure_rounds(
                 for sites in group:
                     federated = federated_rounds(pool, spec, sites, rounds, seed)
                     plain = plain_rounds(clients[:sites], spec, rounds, seed)
-                    by_sites[str(sites)] = {
+                    row = by_sites[str(sites)] = {
                         "sites": sites,
                         "sites_hosted": hosted,
                         "federated": federated,
@@ -94,6 +99,12 @@ def measure_rounds(
                         )
                         / sites,
                     }
+                    if sites in secure_aggregation_sites:
+                        secure = federated_rounds(pool, spec, sites, rounds, seed, True)
+                        row["secure_aggregation"] = secure
+                        row["secure_aggregation_vs_federated"] = (
+                            secure["later_round_mean_s"] / federated["later_round_mean_s"]
+                        )
                     log.info(
                         "rounds at %d sites: %.3f s federated, %.3f s plain loop, overhead %.2f",
                         sites,
@@ -129,17 +140,23 @@ def growth(by_sites: dict[str, dict], memory: bool) -> dict[str, float]:
     return trend
 
 
-def federated_rounds(pool: WorkerPool, spec: ModelSpec, sites: int, rounds: int, seed: int) -> dict:
+def federated_rounds(
+    pool: WorkerPool,
+    spec: ModelSpec,
+    sites: int,
+    rounds: int,
+    seed: int,
+    secure_aggregation: bool = False,
+) -> dict:
     """``rounds`` rounds of the first ``sites`` sites the pool hosts."""
     organizations = dict(sorted(pool.organizations.items())[:sites])
     strategy = make_strategy("fedavg")
     torch.manual_seed(seed)
     initial = flat_weights(WindowAutoencoder(spec))
     aggregator = Aggregator(strategy, organizations, SamplingPolicy(1.0, 2), initial, seed)
-    # The default privacy settings: updates travel wire-encoded, unmasked, uncompressed.
-    privacy = RoundPrivacy(
-        PrivacySettings(federation=FEDERATION), strategy, initial.size, 1.0, rounds, seed
-    )
+    # By default updates travel wire-encoded, unmasked, uncompressed, as in `smartfed simulate`.
+    settings = PrivacySettings(federation=FEDERATION, secure_aggregation=secure_aggregation)
+    privacy = RoundPrivacy(settings, strategy, initial.size, 1.0, rounds, seed)
     pool.configure_privacy(privacy.site_settings())
     seconds, fit_s = [], []
     with PeakMemory() as memory:

@@ -35,6 +35,8 @@ class SuiteSettings:
     round_scale: float
     # One worker pool per site count (peak memory per count) or one for all (faster start).
     pool_per_size: bool
+    # Site counts whose rounds also run with secure aggregation.
+    secure_aggregation_sites: tuple[int, ...]
     startup: bool
     workers: int = max(1, min(os.cpu_count() or 1, 8))
 
@@ -49,6 +51,7 @@ QUICK = SuiteSettings(
     rounds=3,
     round_scale=0.01,
     pool_per_size=False,
+    secure_aggregation_sites=(12,),
     startup=False,
 )
 FULL = SuiteSettings(
@@ -61,6 +64,7 @@ FULL = SuiteSettings(
     rounds=4,
     round_scale=0.01,
     pool_per_size=True,
+    secure_aggregation_sites=(12, 100),
     startup=True,
 )
 
@@ -124,6 +128,7 @@ def run_suite(settings: SuiteSettings, only: Collection[str] = KINDS) -> dict:
                 settings.round_scale,
                 settings.workers,
                 pool_per_size=settings.pool_per_size,
+                secure_aggregation_sites=settings.secure_aggregation_sites,
             )
             report["overhead_ratio"] = headline_overhead(report["rounds"]["by_sites"])
     finally:
