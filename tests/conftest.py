@@ -6,6 +6,10 @@ import os
 
 import pytest
 
+# The Jaeger OTLP backend fixture lives in its own module; tests/ is on sys.path as the root
+# conftest's folder, so it loads as a plugin from here.
+pytest_plugins = ["fixtures.jaeger"]
+
 
 @pytest.fixture(scope="session")
 def ray_cluster():
