@@ -115,7 +115,8 @@ def train_stacked(
     stacked = {}
     offset = 0
     for name, param in model.named_parameters():
-        start_values = torch.from_numpy(weights[offset : offset + param.numel()]).view_as(param)
+        # A copy: ``weights`` may be a read-only view into Ray's object store.
+        start_values = torch.tensor(weights[offset : offset + param.numel()]).view_as(param)
         stacked[name] = start_values.expand(clients, *param.shape).clone().requires_grad_(True)
         offset += param.numel()
     optimizer = torch.optim.Adam(stacked.values(), lr=workload.learning_rate)
