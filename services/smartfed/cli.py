@@ -58,6 +58,7 @@ def run_simulate(args: argparse.Namespace, console: Console) -> ExitCode:
     from smartfed.registry.store import StoreError
     from smartfed.simulation.config import SimulationConfig
     from smartfed.simulation.run import run_simulation
+    from smartfed.telemetry import TelemetryConfigError
 
     options = {
         "task": args.task, "data": args.data, "sites": args.sites, "organizations": args.organizations,
@@ -83,7 +84,7 @@ def run_simulate(args: argparse.Namespace, console: Console) -> ExitCode:
         return ExitCode.BAD_INPUT
     try:
         report = run_simulation(config, console)
-    except DataError as error:
+    except (DataError, TelemetryConfigError) as error:
         console.print(f"[red]error:[/] {error}")
         return ExitCode.BAD_INPUT
     except RoundFailed as error:
@@ -111,8 +112,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def configure_logging(verbose: bool, console: Console) -> None:
+    from smartfed.telemetry import TraceContextFilter
+
     handler = RichHandler(console=console, show_path=False, rich_tracebacks=False)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format="%(message)s", handlers=[handler], force=True)
+    # Every record carries trace_id and span_id; -v shows them, so a log line leads to its trace.
+    handler.addFilter(TraceContextFilter())
+    line = "%(message)s  [trace %(trace_id)s span %(span_id)s]" if verbose else "%(message)s"
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=line, handlers=[handler], force=True)
     # Third-party chatter stays out of the story of a run.
     for noisy in ("ray", "urllib3", "matplotlib", "filelock"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

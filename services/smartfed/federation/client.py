@@ -16,7 +16,8 @@ import torch
 from smartfed.data.series import SiteSeries
 from smartfed.data.windows import Windows, make_windows, normalization_sums, split_in_time
 from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights, load_flat_weights
-from smartfed.models.threshold import calibrate_threshold, detection_metrics, roc_points
+from smartfed.models.scoring import SiteScorer
+from smartfed.models.threshold import detection_metrics, roc_points
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,9 @@ class SiteEvaluation:
     rows: int
     threshold: float
     metrics: dict[str, float]
+    validation_f1: float
     roc: tuple[list[float], list[float]] = field(default=([], []))
+    personalised: bool = False
 
 
 class EdgeClient:
@@ -97,18 +100,19 @@ class EdgeClient:
         )
 
     def evaluate(self, model: WindowAutoencoder, weights: np.ndarray, with_roc: bool = False) -> SiteEvaluation:
-        """Threshold on validation, metrics on test."""
+        """Channel scales on training windows, threshold on validation, metrics on test."""
         load_flat_weights(model, weights)
         val, test = self.windows("val"), self.windows("test")
-        threshold = calibrate_threshold(score(model, val.x), val.y)
-        test_scores = score(model, test.x)
-        metrics = detection_metrics(test_scores, test.y, threshold).as_dict()
+        scorer = SiteScorer.calibrate(model, self.windows("train").x, val.x, val.y)
+        test_scores = scorer.scores(model, test.x)
+        metrics = detection_metrics(test_scores, test.y, scorer.threshold).as_dict()
         return SiteEvaluation(
             site=self.site,
             organization=self.organization,
             rows=self.rows,
-            threshold=threshold,
+            threshold=scorer.threshold,
             metrics=metrics,
+            validation_f1=detection_metrics(scorer.scores(model, val.x), val.y, scorer.threshold).f1,
             roc=roc_points(test_scores, test.y) if with_roc else ([], []),
         )
 

@@ -13,7 +13,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 import ray
@@ -146,16 +146,21 @@ class SiteWorker:
     ) -> list[dict]:
         """Metrics of every site; ``weights`` is one global vector or one vector per site.
 
-        With ``adapt`` (a FitConfig as a dict) each site first fine-tunes the weights on its own
-        training windows: the personalised model a deployed site would score with.
+        With ``adapt`` (a FitConfig as a dict) each site also fine-tunes the weights on its own
+        training windows, and keeps whichever of the two models does better on its validation
+        windows: the model a deployed site would score with.
         """
         rows = []
         with self._lock:
             for site, client in self._clients.items():
                 site_weights = weights[site] if isinstance(weights, dict) else weights
+                chosen = client.evaluate(self._model, site_weights, with_roc)
                 if adapt is not None:
-                    site_weights = site_weights + client.fit(self._model, site_weights, FitConfig(**adapt)).delta
-                rows.append(asdict(client.evaluate(self._model, site_weights, with_roc)))
+                    tuned = site_weights + client.fit(self._model, site_weights, FitConfig(**adapt)).delta
+                    personalised = client.evaluate(self._model, tuned, with_roc)
+                    if personalised.validation_f1 > chosen.validation_f1:
+                        chosen = replace(personalised, personalised=True)
+                rows.append(asdict(chosen))
         return rows
 
     def train_local_only(self, initial: np.ndarray, config: dict, epochs: int) -> dict[str, np.ndarray]:

@@ -57,9 +57,21 @@ class WindowAutoencoder(nn.Module):
         return torch.cat([windows.flatten(1), log_std], dim=1)
 
     def reconstruction_error(self, windows: torch.Tensor) -> torch.Tensor:
-        """Per-window mean squared reconstruction error: the anomaly score."""
+        """Per-window mean squared reconstruction error: the training loss."""
         target = self.features(windows)
         return ((self.decoder(self.encoder(target)) - target) ** 2).mean(dim=1)
+
+    def channel_errors(self, windows: torch.Tensor) -> torch.Tensor:
+        """(batch, features): each channel's squared error over its window values plus its log std.
+
+        A fault usually hits one sensor; averaged over every input it is diluted by the
+        number of channels, per channel it is not.
+        """
+        target = self.features(windows)
+        error = (self.decoder(self.encoder(target)) - target) ** 2
+        batch, window, n_features = windows.shape
+        values = error[:, : window * n_features].reshape(batch, window, n_features).mean(dim=1)
+        return values + error[:, window * n_features :]
 
 
 def flat_weights(model: nn.Module) -> np.ndarray:
