@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import time
 import urllib.request
@@ -23,7 +22,8 @@ import urllib3
 from minio import Minio
 from minio.error import MinioException
 
-REPO = Path(__file__).resolve().parents[2]
+from fixtures.tools import free_ports, tool_binary
+
 READY_TIMEOUT_S = 90.0
 ACCESS_KEY = "smartfed-test"
 SECRET_KEY = "smartfed-test-secret-key"
@@ -42,7 +42,7 @@ class SeaweedS3:
 
     def __init__(self, binary: Path, workdir: Path) -> None:
         self.workdir = workdir
-        self.ports = dict(zip(PORT_NAMES, _free_ports(len(PORT_NAMES)), strict=True))
+        self.ports = dict(zip(PORT_NAMES, free_ports(len(PORT_NAMES)), strict=True))
         self.endpoint = f"127.0.0.1:{self.ports['s3.port']}"
         self.access_key = ACCESS_KEY
         self.secret_key = SECRET_KEY
@@ -137,21 +137,10 @@ class SeaweedS3:
         )
 
 
-def weed_binary() -> Path:
-    printed = subprocess.run(
-        ["bash", str(REPO / "tools" / "build-tools.sh"), "--print"],
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout
-    paths = dict(line.split("=", 1) for line in printed.split())
-    return Path(paths["weed"])
-
-
 @pytest.fixture(scope="session")
 def seaweed_s3(tmp_path_factory) -> Iterator[SeaweedS3]:
     """A running SeaweedFS S3 endpoint with one access key; stopped by its PID at the end."""
-    binary = weed_binary()
+    binary = tool_binary("weed")
     if not binary.is_file():
         pytest.skip(
             f"SeaweedFS is not built at {binary}: run `make tools` (tools/build-tools.sh weed)"
@@ -163,15 +152,3 @@ def seaweed_s3(tmp_path_factory) -> Iterator[SeaweedS3]:
     finally:
         server.kill()
         server.remove_grpc_sockets()
-
-
-def _free_ports(count: int) -> list[int]:
-    # Held open together so the kernel hands out distinct ports; weed binds them right after.
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
