@@ -1,10 +1,12 @@
 """Scoring latency on the path an edge takes, and batch throughput against the bare model.
 
 The edge agent (a later issue) will score each reading as it arrives: it holds the current
-global model loaded from the registry (signature verified), normalises the reading with the
-federation's mean and standard deviation, keeps the last ``window`` readings, scores the window
-by reconstruction error and compares the score with the site's threshold. ``EdgeScorer`` is that
-path, so its latency is what a reading costs once the agent wraps it in HTTP.
+global model loaded from the registry (signature verified, then decoded and validated by the
+wire codec, as the simulation publishes it), normalises the reading with the federation's mean
+and standard deviation, keeps the last ``window`` readings, scores the window as the site's
+``SiteScorer`` does (worst channel error against the site's own scale) and compares the score
+with the site's threshold. ``EdgeScorer`` is that path, so its latency is what a reading costs
+before the agent wraps it in HTTP.
 """
 
 from __future__ import annotations
@@ -16,12 +18,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from safetensors.numpy import load as load_tensors
-from safetensors.numpy import save as save_tensors
 
 from smartfed.data import load_sites
 from smartfed.data.windows import mean_std_from_sums
-from smartfed.federation.client import EdgeClient, score
+from smartfed.federation.client import EdgeClient
 from smartfed.models.autoencoder import (
     ModelSpec,
     WindowAutoencoder,
@@ -30,16 +30,17 @@ from smartfed.models.autoencoder import (
     load_flat_weights,
     tensors_from_flat,
 )
+from smartfed.models.scoring import SiteScorer
 from smartfed.registry import RegistrySettings, open_store
 from smartfed.registry.signing import public_key_pem, write_private_key
 from smartfed.registry.store import ModelStore, PublishRequest
 from smartfed.simulation.config import WINDOW_ROWS
+from smartfed.wire import decode_model, encode_model, spec_of
 
 FEDERATION = "bench-scoring"
-# Scores above this quantile of the validation windows raise an alarm; any fixed rule will do
-# here, since the latency does not depend on where the threshold lies.
-THRESHOLD_QUANTILE = 0.99
 BATCH_SIZE = 8192
+# Far above the detectors' few hundred kB; the edge refuses anything larger.
+MAX_MODEL_BYTES = 64 * 2**20
 
 
 class EdgeScorer:
@@ -52,13 +53,15 @@ class EdgeScorer:
         spec: ModelSpec,
         mean: np.ndarray,
         std: np.ndarray,
-        threshold: float,
+        site_scorer: SiteScorer,
     ) -> None:
         model_bytes, self.manifest = store.load(federation)
         self.model = WindowAutoencoder(spec)
-        load_flat_weights(self.model, flat_from_tensors(self.model, load_tensors(model_bytes)))
+        expected = spec_of({name: p.detach().numpy() for name, p in self.model.named_parameters()})
+        tensors, _ = decode_model(model_bytes, expected, MAX_MODEL_BYTES, federation=federation)
+        load_flat_weights(self.model, flat_from_tensors(self.model, tensors))
         self.model.eval()
-        self._mean, self._std, self.threshold = mean, std, threshold
+        self._mean, self._std, self.site_scorer = mean, std, site_scorer
         self._window: deque[np.ndarray] = deque(maxlen=spec.window)
 
     def observe(self, reading: np.ndarray) -> tuple[float, bool] | None:
@@ -67,10 +70,9 @@ class EdgeScorer:
         if len(self._window) < self._window.maxlen:
             return None
         with torch.inference_mode():
-            value = float(
-                self.model.reconstruction_error(torch.from_numpy(np.stack(self._window))[None])[0]
-            )
-        return value, value > self.threshold
+            errors = self.model.channel_errors(torch.from_numpy(np.stack(self._window))[None])[0]
+        value = float((errors.numpy() / self.site_scorer.channel_scale).max())
+        return value, value > self.site_scorer.threshold
 
 
 def measure_scoring(readings: int, seed: int = 0) -> dict:
@@ -82,7 +84,8 @@ def measure_scoring(readings: int, seed: int = 0) -> dict:
     client.set_normalization(mean, std)
     torch.manual_seed(seed)
     model = WindowAutoencoder(spec)
-    threshold = float(np.quantile(score(model, client.windows("val").x), THRESHOLD_QUANTILE))
+    val = client.windows("val")
+    site_scorer = SiteScorer.calibrate(model, client.windows("train").x, val.x, val.y)
 
     with tempfile.TemporaryDirectory(prefix="smartfed-bench-store-") as root:
         key = write_private_key(Path(root) / "signing-key.pem")
@@ -97,10 +100,11 @@ def measure_scoring(readings: int, seed: int = 0) -> dict:
             organizations=[series.organization],
             metrics={},
         )
-        publisher.publish(request, save_tensors(tensors_from_flat(model, flat_weights(model))))
+        state = tensors_from_flat(model, flat_weights(model))
+        publisher.publish(request, encode_model(state, federation=FEDERATION, round=1))
         edge_store = open_store(root, trusted_public_key=public_key_pem(key.public_key()))
         started = time.perf_counter()
-        scorer = EdgeScorer(edge_store, FEDERATION, spec, mean, std, threshold)
+        scorer = EdgeScorer(edge_store, FEDERATION, spec, mean, std, site_scorer)
         load_ms = (time.perf_counter() - started) * 1e3
 
     rows = np.concatenate(series.segments)
@@ -126,12 +130,15 @@ def measure_scoring(readings: int, seed: int = 0) -> dict:
         "score_p99_ms": float(np.percentile(latencies_ms, 99)),
         "score_cpu_p99_ms": float(np.percentile(cpu_ms, 99)),
         "alarm_fraction": alarms / len(latencies_ms),
-        **batch_throughput(scorer.model, client.windows("test").x),
+        **batch_throughput(scorer.model, site_scorer, client.windows("test").x),
     }
 
 
-def batch_throughput(model: WindowAutoencoder, windows: np.ndarray) -> dict[str, float]:
-    """Windows per second through ``score`` (features, forward, error) and the bare forward pass."""
+def batch_throughput(
+    model: WindowAutoencoder, site_scorer: SiteScorer, windows: np.ndarray
+) -> dict[str, float]:
+    """Windows per second through the site's scorer (features, forward, channel errors, scale)
+    and through the bare forward pass of the same model."""
     features = model.features(torch.from_numpy(windows))
 
     def bare_forward() -> None:
@@ -139,7 +146,7 @@ def batch_throughput(model: WindowAutoencoder, windows: np.ndarray) -> dict[str,
             for start in range(0, len(features), BATCH_SIZE):
                 model.decoder(model.encoder(features[start : start + BATCH_SIZE]))
 
-    scored = len(windows) / _best_s(lambda: score(model, windows, BATCH_SIZE))
+    scored = len(windows) / _best_s(lambda: site_scorer.scores(model, windows))
     bare = len(windows) / _best_s(bare_forward)
     return {
         "batch_windows_per_s": scored,
