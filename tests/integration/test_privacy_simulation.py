@@ -20,15 +20,15 @@ FIT_FIELDS = {"site", "organization", "round", "delta", "num_examples", "loss", 
 
 
 def small(tmp_path, name: str, **overrides) -> SimulationConfig:
-    options = dict(
-        task="sensor",
-        sites=4,
-        organizations=2,
-        rounds=2,
-        output=tmp_path / name,
-        workers=2,
-        baselines=False,
-    )
+    options = {
+        "task": "sensor",
+        "sites": 4,
+        "organizations": 2,
+        "rounds": 2,
+        "output": tmp_path / name,
+        "workers": 2,
+        "baselines": False,
+    }
     return SimulationConfig(**{**options, **overrides})
 
 

@@ -1,5 +1,6 @@
 """Client-level differential privacy: clipping, noise placement and the RDP accountant."""
 
+import itertools
 import math
 
 import numpy as np
@@ -44,7 +45,7 @@ def test_accountant_epsilon_grows_with_every_round():
     spent = [accountant.step() for _ in range(10)]
 
     assert accountant.epsilon == spent[-1]
-    assert all(later > earlier for earlier, later in zip(spent, spent[1:], strict=False))
+    assert all(later > earlier for earlier, later in itertools.pairwise(spent))
 
 
 def test_noise_multiplier_for_a_budget_spends_at_most_that_budget_over_the_rounds():

@@ -142,14 +142,18 @@ def test_dp_with_a_robust_strategy_is_refused_with_the_reason():
     [
         (
             {"compression": "int8", "secure_aggregation": True},
-            "--compression int8 cannot be combined with --secure-aggregation: masked values are "
-            "uniform modulo 2^32 and do not compress, and secure aggregation already quantizes "
-            "updates; drop one of the two",
+            (
+                "--compression int8 cannot be combined with --secure-aggregation: masked values "
+                "are uniform modulo 2^32 and do not compress, and secure aggregation already "
+                "quantizes updates; drop one of the two"
+            ),
         ),
         (
             {"dp_epsilon": 8.0, "dp_placement": "distributed"},
-            "distributed DP noise protects a site only when secure aggregation hides its share of "
-            "the noise; add --secure-aggregation or use central placement",
+            (
+                "distributed DP noise protects a site only when secure aggregation hides its share "
+                "of the noise; add --secure-aggregation or use central placement"
+            ),
         ),
         (
             {"compression": "zstd"},

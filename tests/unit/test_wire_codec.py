@@ -6,6 +6,7 @@ import pickle
 import numpy as np
 import pytest
 from safetensors.numpy import save
+
 from smartfed.wire import (
     ErrorFeedback,
     WireError,
@@ -149,8 +150,8 @@ def test_global_model_round_trips_as_float32_state_dict():
     )
 
     assert header.kind == "model" and header.site == "aggregator" and header.round == 9
-    for name in state:
-        np.testing.assert_array_equal(decoded[name], state[name])
+    for name, array in state.items():
+        np.testing.assert_array_equal(decoded[name], array)
 
 
 def test_model_with_non_float32_tensor_is_refused():
@@ -223,8 +224,10 @@ def test_header_with_missing_fields_is_refused(update):
     [
         (
             {"schema_version": 2},
-            "payload has schema version 2; this build reads version 1; upgrade the older side so "
-            "both speak the same version",
+            (
+                "payload has schema version 2; this build reads version 1; upgrade the older side "
+                "so both speak the same version"
+            ),
         ),
         ({"round": -1}, "header field 'round' is -1; it must be an integer >= 0"),
         ({"round": "3"}, "header field 'round' is '3'; it must be an integer >= 0"),
