@@ -24,6 +24,7 @@ TINY = SuiteSettings(
     aggregation_sites=10,
     aggregation_dim=1_000,
     secagg_sites=3,
+    streaming_matrix_mb=1.0,
     repeats=1,
     scoring_readings=50,
     round_sites=(3, 4),
@@ -41,7 +42,9 @@ def positive_and_finite(value: float) -> bool:
 
 
 def test_aggregation_reports_every_strategy_secagg_and_the_copy_in_gb_per_s():
-    figures = measure_aggregation(sites=10, dim=1_000, repeats=1, secagg_sites=3, secagg_dim=500)
+    figures = measure_aggregation(
+        sites=10, dim=1_000, repeats=1, secagg_sites=3, secagg_dim=500, streaming_mb=1.0
+    )
 
     assert set(figures["gb_per_s"]) == {"numpy_copy", *STRATEGIES, "secagg_unmask"}
     assert all(positive_and_finite(v) for v in figures["gb_per_s"].values())

@@ -27,6 +27,8 @@ class SuiteSettings:
     aggregation_sites: int
     aggregation_dim: int
     secagg_sites: int
+    # Size of the matrix FedAvg and the copy stream; None: 1.5 times the last-level cache.
+    streaming_matrix_mb: float | None
     repeats: int
     scoring_readings: int
     round_sites: tuple[int, ...]
@@ -45,6 +47,7 @@ QUICK = SuiteSettings(
     aggregation_sites=50,
     aggregation_dim=200_000,
     secagg_sites=12,
+    streaming_matrix_mb=None,
     repeats=3,
     scoring_readings=2_000,
     round_sites=(12, 100),
@@ -58,6 +61,7 @@ FULL = SuiteSettings(
     aggregation_sites=100,
     aggregation_dim=500_000,
     secagg_sites=100,
+    streaming_matrix_mb=None,
     repeats=5,
     scoring_readings=20_000,
     round_sites=(12, 100, 1_000),
@@ -97,6 +101,7 @@ def run_suite(settings: SuiteSettings, only: Collection[str] = KINDS) -> dict:
                 settings.repeats,
                 settings.secagg_sites,
                 model_dim,
+                settings.streaming_matrix_mb,
             )
             report["aggregation"] = figures
             report["fedavg_vs_copy_bandwidth"] = figures["fedavg_vs_copy_bandwidth"]
