@@ -8,9 +8,6 @@ the total overstates shared pages; ``measure`` says which one it used.
 
 from __future__ import annotations
 
-import threading
-from types import TracebackType
-
 import psutil
 
 _MB = 2**20
@@ -35,39 +32,19 @@ def tree_memory_mb() -> tuple[float, str]:
 
 
 class PeakMemory:
-    """Samples the process tree's memory in a thread while the block runs; ``peak_mb`` after.
+    """The largest memory of the process tree seen at the moments ``sample`` is called.
 
-    A short spike between two samples is missed; 0.2 s catches every round of the benchmarks,
-    which last longer than that.
+    With Ray's processes up one reading costs about 35 ms of kernel time (every page table is
+    walked), so the benchmarks sample between rounds, outside the timed part, instead of from a
+    thread that would slow down the very rounds it watches. A spike within a round is missed;
+    the updates in flight are a few MB against the GBs the processes hold.
     """
 
-    def __init__(self, interval_s: float = 0.2) -> None:
-        self.interval_s = interval_s
+    def __init__(self) -> None:
         self.peak_mb = 0.0
         self.measure = "pss"
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._sample_until_stopped, daemon=True)
 
-    def __enter__(self) -> PeakMemory:
-        self._sample()
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        trace: TracebackType | None,
-    ) -> None:
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-
-    def _sample_until_stopped(self) -> None:
-        while not self._stop.wait(self.interval_s):
-            self._sample()
-
-    def _sample(self) -> None:
+    def sample(self) -> None:
         total_mb, measure = tree_memory_mb()
         self.peak_mb = max(self.peak_mb, total_mb)
         if measure == "rss":

@@ -166,62 +166,66 @@ def run_federated(workload: Workload, workers: int) -> dict:
     from smartfed.federation.ray_runner import start_ray
 
     workers = max(1, min(workers, workload.clients))
-    with PeakMemory() as memory:
-        start_ray(num_cpus=workers)
-        ray_up_s = process_age_s()
-        shares = [list(range(workload.clients))[i::workers] for i in range(workers)]
-        actors = [ReferenceWorker.remote(workload, share) for share in shares]
-        try:
-            torch.manual_seed(workload.seed)
-            weights = flat_weights(reference_model())
-            # Rounds start once every worker holds its data: that wait is start-up, not round 1.
-            ray.get([a.squared_error.remote(weights) for a in actors])
-            ready_s = process_age_s()
-            strategy = make_strategy("fedavg")
-            counts = np.full(workload.clients, workload.rows, dtype=np.float32)
-            seconds, losses = [], np.zeros(0)
-            for round_number in range(1, workload.rounds + 1):
-                started = time.perf_counter()
-                weights_ref = ray.put(weights)
-                parts = ray.get([a.fit.remote(weights_ref, round_number) for a in actors])
-                deltas = np.concatenate([d for d, _ in parts])
-                losses = np.concatenate([loss for _, loss in parts])
-                weights = strategy.aggregate(weights, deltas, counts).astype(np.float32)
-                seconds.append(time.perf_counter() - started)
-            total = sum(ray.get([a.squared_error.remote(weights) for a in actors]))
-            wall_s = process_age_s()
-        finally:
-            for actor in actors:
-                ray.kill(actor)
+    memory = PeakMemory()
+    start_ray(num_cpus=workers)
+    ray_up_s = process_age_s()
+    shares = [list(range(workload.clients))[i::workers] for i in range(workers)]
+    actors = [ReferenceWorker.remote(workload, share) for share in shares]
+    try:
+        torch.manual_seed(workload.seed)
+        weights = flat_weights(reference_model())
+        # Rounds start once every worker holds its data: that wait is start-up, not round 1.
+        ray.get([a.squared_error.remote(weights) for a in actors])
+        ready_s = process_age_s()
+        memory.sample()
+        strategy = make_strategy("fedavg")
+        counts = np.full(workload.clients, workload.rows, dtype=np.float32)
+        seconds, losses = [], np.zeros(0)
+        for round_number in range(1, workload.rounds + 1):
+            started = time.perf_counter()
+            weights_ref = ray.put(weights)
+            parts = ray.get([a.fit.remote(weights_ref, round_number) for a in actors])
+            deltas = np.concatenate([d for d, _ in parts])
+            losses = np.concatenate([loss for _, loss in parts])
+            weights = strategy.aggregate(weights, deltas, counts).astype(np.float32)
+            seconds.append(time.perf_counter() - started)
+            memory.sample()
+        total = sum(ray.get([a.squared_error.remote(weights) for a in actors]))
+        wall_s = process_age_s()
+    finally:
+        for actor in actors:
+            ray.kill(actor)
     result = figures(workload, seconds, wall_s, ready_s, memory, total, losses, workers=workers)
     # Of the start-up, what Ray's own processes took before any worker existed.
     return {**result, "ray_up_s": ray_up_s}
 
 
 def run_plain(workload: Workload) -> dict:
-    with PeakMemory() as memory:
-        torch.set_num_threads(1)
-        data = [torch.from_numpy(client_data(workload, c)) for c in range(workload.clients)]
-        torch.manual_seed(workload.seed)
-        model = reference_model()
-        weights = flat_weights(model)
-        ready_s = process_age_s()
-        strategy = make_strategy("fedavg")
-        counts = np.full(workload.clients, workload.rows, dtype=np.float32)
-        seconds, losses = [], []
-        for round_number in range(1, workload.rounds + 1):
-            started = time.perf_counter()
-            results = [
-                train_plain(model, weights, x, client_order(workload, c, round_number), workload)
-                for c, x in enumerate(data)
-            ]
-            losses = [loss for _, loss in results]
-            weights = strategy.aggregate(weights, np.stack([d for d, _ in results]), counts).astype(
-                np.float32
-            )
-            seconds.append(time.perf_counter() - started)
-        total = sum(squared_error(model, weights, x) for x in data)
-        wall_s = process_age_s()
+    memory = PeakMemory()
+    torch.set_num_threads(1)
+    data = [torch.from_numpy(client_data(workload, c)) for c in range(workload.clients)]
+    torch.manual_seed(workload.seed)
+    model = reference_model()
+    weights = flat_weights(model)
+    ready_s = process_age_s()
+    memory.sample()
+    strategy = make_strategy("fedavg")
+    counts = np.full(workload.clients, workload.rows, dtype=np.float32)
+    seconds, losses = [], []
+    for round_number in range(1, workload.rounds + 1):
+        started = time.perf_counter()
+        results = [
+            train_plain(model, weights, x, client_order(workload, c, round_number), workload)
+            for c, x in enumerate(data)
+        ]
+        losses = [loss for _, loss in results]
+        weights = strategy.aggregate(weights, np.stack([d for d, _ in results]), counts).astype(
+            np.float32
+        )
+        seconds.append(time.perf_counter() - started)
+        memory.sample()
+    total = sum(squared_error(model, weights, x) for x in data)
+    wall_s = process_age_s()
     return figures(workload, seconds, wall_s, ready_s, memory, total, np.array(losses), workers=1)
 
 

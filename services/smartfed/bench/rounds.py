@@ -159,19 +159,18 @@ def federated_rounds(
     privacy = RoundPrivacy(settings, strategy, initial.size, 1.0, rounds, seed)
     pool.configure_privacy(privacy.site_settings())
     seconds, fit_s = [], []
-    with PeakMemory() as memory:
-        for round_number in range(1, rounds + 1):
-            started = time.perf_counter()
-            state = aggregator.sample(round_number)
-            plans = privacy.open_round(round_number, state.sampled, pool)
-            pending = pool.dispatch(
-                state.sampled, aggregator.weights, fit_config(round_number), plans
-            )
-            for result in pool.collect(pending, ROUND_DEADLINE_S, privacy.decode):
-                aggregator.accept(state, result)
-            aggregator.close(state, lambda results: privacy.summed(results, pool))
-            seconds.append(time.perf_counter() - started)
-            fit_s.append(sum(r.seconds for r in state.results))
+    memory = PeakMemory()
+    for round_number in range(1, rounds + 1):
+        started = time.perf_counter()
+        state = aggregator.sample(round_number)
+        plans = privacy.open_round(round_number, state.sampled, pool)
+        pending = pool.dispatch(state.sampled, aggregator.weights, fit_config(round_number), plans)
+        for result in pool.collect(pending, ROUND_DEADLINE_S, privacy.decode):
+            aggregator.accept(state, result)
+        aggregator.close(state, lambda results: privacy.summed(results, pool))
+        seconds.append(time.perf_counter() - started)
+        fit_s.append(sum(r.seconds for r in state.results))
+        memory.sample()
     return {
         **round_figures(seconds),
         # Training time inside the workers summed over sites: what the pool spreads out.
