@@ -15,7 +15,6 @@ pytest_plugins = ["fixtures.jaeger"]
 def ray_cluster():
     """A local Ray cluster bound to 127.0.0.1, shared by every test that needs one."""
     import ray
-
     from smartfed.federation.ray_runner import start_ray
 
     start_ray(num_cpus=os.cpu_count() or 2)

@@ -13,7 +13,6 @@ from rich.logging import RichHandler
 
 from smartfed.bench import register as register_bench
 from smartfed.exit_codes import EXIT_HELP, ExitCode
-
 from smartfed.registry.commands import register as register_models
 
 log = logging.getLogger("smartfed")

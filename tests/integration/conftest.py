@@ -19,10 +19,9 @@ from pathlib import Path
 
 import pytest
 import urllib3
+from fixtures.tools import free_ports, tool_binary
 from minio import Minio
 from minio.error import MinioException
-
-from fixtures.tools import free_ports, tool_binary
 
 READY_TIMEOUT_S = 90.0
 ACCESS_KEY = "smartfed-test"

@@ -6,7 +6,6 @@ import hashlib
 import json
 
 import pytest
-
 from smartfed.cli import main
 from smartfed.federation.aggregator import RoundFailed
 from smartfed.registry import open_store
@@ -17,7 +16,7 @@ SETTING_KEYS = {"f1", "precision", "recall", "auroc", "per_site"}
 
 
 def small(tmp_path, **overrides) -> SimulationConfig:
-    options = dict(task="sensor", sites=4, organizations=2, rounds=3, output=tmp_path / "run", workers=2)
+    options = {"task": "sensor", "sites": 4, "organizations": 2, "rounds": 3, "output": tmp_path / "run", "workers": 2}
     return SimulationConfig(**{**options, **overrides})
 
 

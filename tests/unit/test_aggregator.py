@@ -2,7 +2,6 @@ import logging
 
 import numpy as np
 import pytest
-
 from smartfed.federation.aggregator import Aggregator, RoundFailed, RoundPhase, SamplingPolicy
 from smartfed.federation.client import FitResult
 from smartfed.strategies.base import SumStrategy

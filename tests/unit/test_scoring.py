@@ -1,6 +1,5 @@
 import numpy as np
 import torch
-
 from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder
 from smartfed.models.scoring import SiteScorer, channel_errors
 

@@ -15,7 +15,12 @@ import torch
 
 from smartfed.data.series import SiteSeries
 from smartfed.data.windows import Windows, make_windows, normalization_sums, split_in_time
-from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights, load_flat_weights
+from smartfed.models.autoencoder import (
+    ModelSpec,
+    WindowAutoencoder,
+    flat_weights,
+    load_flat_weights,
+)
 from smartfed.models.scoring import SiteScorer
 from smartfed.models.threshold import detection_metrics, roc_points
 
@@ -155,13 +160,3 @@ def train_epochs(
             batches += 1
         epoch_loss = total / batches
     return epoch_loss
-
-
-def score(model: WindowAutoencoder, x: np.ndarray, batch_size: int = 8192) -> np.ndarray:
-    model.eval()
-    with torch.no_grad():
-        parts = [
-            model.reconstruction_error(torch.from_numpy(x[start : start + batch_size])).numpy()
-            for start in range(0, len(x), batch_size)
-        ]
-    return np.concatenate(parts) if parts else np.zeros(0, np.float32)

@@ -36,7 +36,7 @@ class SiteScorer:
     @classmethod
     def calibrate(
         cls, model: WindowAutoencoder, train_x: np.ndarray, val_x: np.ndarray, val_y: np.ndarray
-    ) -> "SiteScorer":
+    ) -> SiteScorer:
         """Scale from training windows, threshold from validation windows; never test windows."""
         if len(train_x) == 0:
             raise ValueError("no training windows to scale channel errors with")

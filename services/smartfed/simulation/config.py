@@ -74,7 +74,7 @@ class SimulationConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> "SimulationConfig":
+    def _consistent(self) -> SimulationConfig:
         if self.organizations > self.sites:
             raise ValueError(
                 f"{self.organizations} organizations for {self.sites} sites: every organization needs at "
@@ -97,7 +97,7 @@ class SimulationConfig(BaseModel):
                 raise ValueError(str(error)) from None
 
     @property
-    def privacy(self) -> "PrivacySettings":
+    def privacy(self) -> PrivacySettings:
         from smartfed.privacy.federated import PrivacySettings
 
         return PrivacySettings(

@@ -74,14 +74,21 @@ def render_markdown(report: dict, plots: list[str]) -> str:
     lines = [
         f"# smartfed simulation: {report['task']} task",
         "",
-        f"{report['sites']} sites in {report['organizations']} organizations, {report['rounds']} rounds of "
-        f"`{report['strategy']}`, seed {report['seed']}, data: {report['data']}; "
-        f"{report['wall_seconds']:.0f} s wall time.",
+        (
+            f"{report['sites']} sites in {report['organizations']} organizations, {report['rounds']} rounds of "
+            f"`{report['strategy']}`, seed {report['seed']}, data: {report['data']}; "
+            f"{report['wall_seconds']:.0f} s wall time."
+        ),
         "",
     ]
     if report["task"] == "network" and report["data_simulated"]:
-        lines += ["**The network traffic in this run is simulated**: no real labelled IoT intrusion data ships "
-                  "with any package this project can install.", ""]
+        lines += [
+            (
+                "**The network traffic in this run is simulated**: no real labelled IoT intrusion data "
+                "ships with any package this project can install."
+            ),
+            "",
+        ]
     if report["status"] == "failed":
         lines += [f"**The federation failed**: {report['failure']['message']}", ""]
     lines += privacy_lines(report)

@@ -19,7 +19,12 @@ from smartfed import telemetry
 from smartfed.federation.aggregator import Aggregator, RoundFailed, RoundState, SamplingPolicy
 from smartfed.federation.client import FitConfig
 from smartfed.federation.ray_runner import DataRequest, WorkerPool, start_ray
-from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights, tensors_from_flat
+from smartfed.models.autoencoder import (
+    ModelSpec,
+    WindowAutoencoder,
+    flat_weights,
+    tensors_from_flat,
+)
 from smartfed.privacy import SecureAggregationError
 from smartfed.privacy.federated import RoundPrivacy
 from smartfed.registry import open_store
@@ -219,7 +224,7 @@ def fit_config(
 
 def straggler_delays(config: SimulationConfig) -> dict[str, float]:
     """The sites that stall in every round, chosen by the seed."""
-    count = int(round(config.straggler_fraction * config.sites))
+    count = round(config.straggler_fraction * config.sites)
     if count == 0 or config.straggler_delay_s == 0:
         return {}
     rng = np.random.default_rng(config.seed + 7919)
