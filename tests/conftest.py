@@ -6,6 +6,9 @@ import os
 
 import pytest
 
+# Before anything imports ray: smartfed sets what keeps a local Ray cluster on 127.0.0.1.
+import smartfed  # noqa: F401
+
 # The Jaeger OTLP backend fixture lives in its own module; tests/ is on sys.path as the root
 # conftest's folder, so it loads as a plugin from here.
 pytest_plugins = ["fixtures.jaeger"]

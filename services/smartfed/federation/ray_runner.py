@@ -9,7 +9,6 @@ weight vectors, deltas, sums and metrics, as numpy arrays and plain dicts.
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable
@@ -40,8 +39,14 @@ def start_ray(num_cpus: int) -> None:
     """A local Ray cluster whose listeners stay on 127.0.0.1."""
     if ray.is_initialized():
         return
-    # Without this, Ray binds some listeners to every interface even with _node_ip_address set.
-    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    from ray._private import ray_constants
+
+    if ray_constants.ENABLE_RAY_CLUSTER:
+        raise RuntimeError(
+            "ray was imported before smartfed with RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER unset, so a local "
+            "cluster would listen on every interface; set RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 in the "
+            "environment, or import smartfed before ray"
+        )
     ray.init(
         num_cpus=num_cpus,
         include_dashboard=False,
