@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
 
-.PHONY: venv simulate test tools lint clean
+.PHONY: venv simulate test tools bench lint clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ tools:
 
 test: venv tools
 	$(BIN)/pytest
+
+# The figures in the README's benchmark table; --quick for a two-minute subset.
+bench: venv
+	$(BIN)/smartfed bench --output runs/bench
 
 lint: venv
 	$(BIN)/lint-imports
