@@ -77,16 +77,22 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
         privacy = RoundPrivacy(config.privacy, strategy, initial.size, config.sample_rate, config.rounds, config.seed)
         pool.configure_privacy(privacy.site_settings())
         history: list[dict] = []
-        failure: dict | None = None
+        round_failure: RoundFailed | None = None
         try:
             with telemetry.span("federation.run", federation=config.federation, strategy=config.strategy, task=config.task):
                 train_rounds(config, pool, aggregator, model, store, history, console, privacy)
         except RoundFailed as error:
-            failure = {"round": error.round, "reason": error.reason, "message": str(error)}
+            round_failure = error
             log.error("%s; writing the report of the rounds before it", error)
+        failure = (
+            {"round": round_failure.round, "reason": round_failure.reason, "message": str(round_failure)}
+            if round_failure
+            else None
+        )
 
-        # Shared models (federated, centralized) are adapted at each site before scoring, the
-        # same way for both, so the comparison with local-only models is like for like.
+        # Each site may fine-tune a shared model (federated or centralized alike) and keeps the
+        # tuned one only if it does better on its validation windows: like for like with the
+        # local-only models.
         adapt = fit_config(config, round_number=0, strategy_options={}, epochs=config.personalize_epochs)
         adapt = adapt if config.personalize_epochs else None
         settings = {"federated": SettingResult(pool.evaluate(aggregator.weights, with_roc=True, adapt=adapt))}
@@ -104,8 +110,8 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
         )
         report.update(privacy.report_fields(history))
         write_report(report, settings, config.output)
-        if failure is not None:
-            raise RoundFailed(failure["round"], failure["reason"], failure["message"].split(": ", 1)[-1])
+        if round_failure is not None:
+            raise round_failure
         return report
     finally:
         pool.shutdown()
