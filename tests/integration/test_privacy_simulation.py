@@ -108,7 +108,8 @@ def test_dp_run_reports_epsilon_within_its_budget(ray_cluster, tmp_path):
     assert [h["epsilon"] for h in report["history"]] == sorted(
         h["epsilon"] for h in report["history"]
     )
-    assert "client-level DP with central noise: ε = " in (tmp_path / "dp" / "report.md").read_text()
+    markdown = (tmp_path / "dp" / "report.md").read_text()
+    assert "client-level DP with central noise: ε = " in markdown
 
 
 def test_federation_stops_with_budget_exhausted_instead_of_overspending(ray_cluster, tmp_path):

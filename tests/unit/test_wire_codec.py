@@ -129,6 +129,23 @@ def test_topk_with_error_feedback_delivers_every_coordinate_over_rounds():
     np.testing.assert_allclose(sent + feedback.residual["delta"], truth, atol=1e-3)
 
 
+def test_int8_with_error_feedback_carries_rounding_errors_into_the_next_round():
+    feedback = ErrorFeedback()
+    rng = np.random.default_rng(2)
+    sent = np.zeros(1000, np.float32)
+    truth = np.zeros(1000, np.float32)
+    for _ in range(20):
+        delta = rng.normal(0, 0.01, 1000).astype(np.float32)
+        delta[0] = 0.5
+        truth += delta
+        payload = encode_update({"delta": delta}, HEADER, "int8", error_feedback=feedback)
+        sent += decode_update(payload, spec_of({"delta": delta}), LIMIT)[0]["delta"]
+
+    np.testing.assert_allclose(sent + feedback.residual["delta"], truth, atol=1e-5)
+    # Without feedback the small coordinates' rounding errors would add up over 20 rounds.
+    assert np.max(np.abs(sent - truth)) <= 0.5 / 127
+
+
 def test_topk_without_error_feedback_is_refused(update):
     with pytest.raises(WireError) as raised:
         encode_update(update, HEADER, "topk")

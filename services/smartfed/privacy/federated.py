@@ -122,7 +122,7 @@ class SitePrivacy:
     def __init__(self, site: str, settings: PrivacySettings) -> None:
         self.site = site
         self.settings = settings
-        self._feedback = ErrorFeedback() if settings.compression == "topk" else None
+        self._feedback = ErrorFeedback() if settings.compression in ("topk", "int8") else None
         # Noise drawn from OS entropy: a site's DP noise must not be predictable from a seed.
         self._rng = np.random.default_rng()
         self._secagg: SecAggClient | None = None

@@ -7,7 +7,9 @@ knows exactly which tensors, shapes and dtypes to demand before it reads a singl
 - ``none``: each tensor as it is.
 - ``fp16``: each tensor as float16 (half the bytes; ~3 significant digits).
 - ``int8``: each tensor as int8 with one float32 scale per tensor (max |x| / 127), the scales
-  stored together in ``__scales__`` in name order (a quarter of the bytes).
+  stored together in ``__scales__`` in name order (a quarter of the bytes). Given an
+  :class:`ErrorFeedback`, the rounding error of one round is added to the next update, so
+  rounding errors do not pile up in the global model.
 - ``topk``: per tensor, the ``fraction`` of entries largest in magnitude as flat int32 indices
   (``<name>::indices``, strictly increasing) and their float32 values (``<name>::values``).
   What is not sent is kept in an :class:`ErrorFeedback` the site holds across rounds and added
@@ -34,7 +36,10 @@ Spec = dict[str, tuple[tuple[int, ...], str]]
 
 @dataclass
 class ErrorFeedback:
-    """What top-k left out of earlier updates, by tensor name; one per site, kept across rounds."""
+    """What top-k or int8 left out of earlier updates, by tensor name; one per site, kept.
+
+    ``fraction`` is the share of entries top-k sends; int8 ignores it.
+    """
 
     fraction: float = 0.1
     residual: dict[str, np.ndarray] = field(default_factory=dict)
@@ -97,13 +102,18 @@ def compress(
         stored: dict[str, np.ndarray] = {}
         scales = np.zeros(len(names), np.float32)
         for i, name in enumerate(names):
-            peak = float(np.max(np.abs(tensors[name]))) if tensors[name].size else 0.0
+            values = tensors[name].astype(np.float32)
+            if feedback is not None:
+                values = values + feedback.residual.get(name, 0.0)
+            peak = float(np.max(np.abs(values))) if values.size else 0.0
             scales[i] = peak / INT8_LEVELS
             if scales[i] > 0:
-                quantized = np.rint(tensors[name] / scales[i])
+                quantized = np.rint(values / scales[i])
             else:
-                quantized = np.zeros(tensors[name].shape)
+                quantized = np.zeros(values.shape)
             stored[name] = np.clip(quantized, -INT8_LEVELS, INT8_LEVELS).astype(np.int8)
+            if feedback is not None:
+                feedback.residual[name] = values - stored[name].astype(np.float32) * scales[i]
         stored[SCALES] = scales
         return stored
     if feedback is None:
