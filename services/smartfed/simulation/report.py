@@ -25,7 +25,13 @@ class SettingResult:
     def summary(self) -> dict:
         means = {m: float(np.mean([e["metrics"][m] for e in self.evaluations])) for m in METRICS}
         per_site = [
-            {"site": e["site"], "organization": e["organization"], "rows": e["rows"], **e["metrics"]}
+            {
+                "site": e["site"],
+                "organization": e["organization"],
+                "rows": e["rows"],
+                "personalised": e["personalised"],
+                **e["metrics"],
+            }
             for e in sorted(self.evaluations, key=lambda e: e["site"])
         ]
         return {**means, "per_site": per_site}
