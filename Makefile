@@ -22,7 +22,7 @@ simulate: venv
 
 # Real servers for the tests, built from their Go modules into a cache outside the checkout.
 tools:
-	bash tools/build-tools.sh
+	bash tests/tools/build-tools.sh
 
 test: venv tools
 	$(BIN)/pytest

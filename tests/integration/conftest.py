@@ -1,6 +1,6 @@
 """A real S3 server for the test session: SeaweedFS (``weed server -s3``) on 127.0.0.1.
 
-The binary is the one ``tools/build-tools.sh`` builds from the SeaweedFS Go module into the
+The binary is the one ``tests/tools/build-tools.sh`` builds from the SeaweedFS Go module into the
 tools cache; without it the tests that need it skip with the command that builds it. MinIO's
 server is AGPL, so it is neither built nor run here; the registry speaks to SeaweedFS through
 the same ``minio`` SDK it uses against MinIO.
@@ -142,7 +142,7 @@ def seaweed_s3(tmp_path_factory) -> Iterator[SeaweedS3]:
     binary = tool_binary("weed")
     if not binary.is_file():
         pytest.skip(
-            f"SeaweedFS is not built at {binary}: run `make tools` (tools/build-tools.sh weed)"
+            f"SeaweedFS is not built at {binary}: run `make tools` (tests/tools/build-tools.sh weed)"
         )
     server = SeaweedS3(binary, tmp_path_factory.mktemp("seaweedfs"))
     try:

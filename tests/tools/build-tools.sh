@@ -2,9 +2,9 @@
 # Builds the real servers the test suite talks to, from their Go modules, into a cache outside
 # the checkout keyed by version: a second run finds the binary and costs nothing.
 #
-#   tools/build-tools.sh            build every tool that is missing
-#   tools/build-tools.sh weed       build one
-#   tools/build-tools.sh --print    print NAME=PATH for each tool (used by the test fixtures)
+#   tests/tools/build-tools.sh            build every tool that is missing
+#   tests/tools/build-tools.sh weed       build one
+#   tests/tools/build-tools.sh --print    print NAME=PATH for each tool (used by the test fixtures)
 #
 # SeaweedFS stands in for MinIO (whose server is AGPL: never built or vendored here); Jaeger v2
 # is the OTLP backend. Versions are the ones the module proxy serves as approved releases.
