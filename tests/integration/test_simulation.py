@@ -73,3 +73,49 @@ def test_cli_refuses_contradictory_settings_with_the_fix(capsys):
     err = capsys.readouterr().err
     assert "5 organizations for 2 sites: every organization needs at least one site; lower --organizations or raise --sites" in " ".join(err.split())
     assert "exit 3: a setting or input file is invalid" in err
+
+
+def write_site_csv(path, rows: int = 1500, timestamps_iso: bool = True) -> None:
+    """A day-cycle temperature and CO2 series with a labelled 5 degC spike every 400 rows."""
+    import datetime as dt
+
+    import numpy as np
+
+    rng = np.random.default_rng(len(str(path)))
+    start = dt.datetime(2024, 3, 1)
+    lines = ["timestamp,temp,co2,label"]
+    for i in range(rows):
+        cycle = np.sin(i / 288 * 2 * np.pi)
+        anomalous = i % 400 in range(200, 206)
+        temp = 21 + cycle + rng.normal(0, 0.1) + (5 if anomalous else 0)
+        co2 = 500 + 100 * cycle + rng.normal(0, 5)
+        when = (start + dt.timedelta(minutes=5 * i)).isoformat() if timestamps_iso else str(1_700_000_000 + 300 * i)
+        lines.append(f"{when},{temp:.3f},{co2:.1f},{int(anomalous)}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_simulation_runs_on_a_folder_of_site_csvs_with_organizations_from_subfolders(ray_cluster, tmp_path):
+    for org, site in [("org-a", "hq"), ("org-a", "annex"), ("org-b", "lab")]:
+        write_site_csv(tmp_path / "data" / org / f"{site}.csv")
+    config = small(tmp_path, data=str(tmp_path / "data"), sites=3, rounds=2, baselines=False)
+    report = run_simulation(config)
+    assert report["data"] == "csv"
+    assert {(row["site"], row["organization"]) for row in report["federated"]["per_site"]} == {
+        ("annex", "org-a"), ("hq", "org-a"), ("lab", "org-b"),
+    }
+    assert [h["sites_reported"] for h in report["history"]] == [3, 3]
+
+
+def test_a_bad_csv_row_stops_the_run_with_the_file_line_and_fix(ray_cluster, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "500")  # rich would fold the long temporary path otherwise
+    write_site_csv(tmp_path / "data" / "hq.csv")
+    write_site_csv(tmp_path / "data" / "lab.csv", timestamps_iso=False)
+    code = main(["simulate", "--data", str(tmp_path / "data"), "--sites", "2", "--organizations", "1",
+                 "--rounds", "1", "--output", str(tmp_path / "run")])
+    assert code == 3
+    err = " ".join(capsys.readouterr().err.split())
+    assert (
+        f"error: {tmp_path}/data/lab.csv line 2: column 'timestamp' is '1700000000', expected an ISO 8601 "
+        "time such as '2024-03-01T08:05:00'; fix or remove the row"
+    ) in err

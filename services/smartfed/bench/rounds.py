@@ -77,7 +77,7 @@ def measure_rounds(
                 Path(scratch) / f"sites-{hosted}", TASK, hosted, organizations, seed, scale
             )
             request = DataRequest(TASK, str(folder), hosted, organizations, seed)
-            pool = WorkerPool(request, min(workers, hosted), {})
+            pool = WorkerPool(request, min(workers, hosted))
             try:
                 spec = ModelSpec(n_features=len(pool.features()), window=WINDOW_ROWS[TASK])
                 pool.prepare(spec)

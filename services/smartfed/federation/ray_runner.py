@@ -19,6 +19,7 @@ import ray
 
 from smartfed import telemetry
 from smartfed.data import load_sites
+from smartfed.data.sites import site_id
 from smartfed.federation.client import EdgeClient, FitConfig, FitResult, train_epochs
 from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights
 from smartfed.privacy.federated import PrivacySettings, SitePrivacy
@@ -63,7 +64,7 @@ def start_ray(num_cpus: int) -> None:
 class SiteWorker:
     """The sites of one worker process, and the one model they take turns training."""
 
-    def __init__(self, request: DataRequest, site_ids: list[str], delays_s: dict[str, float]) -> None:
+    def __init__(self) -> None:
         import torch
 
         # This process exports its own spans (the fit spans) to the endpoint the driver's
@@ -72,25 +73,38 @@ class SiteWorker:
         # One thread per worker: the pool already fills the cores, and oversubscribed BLAS
         # threads make every small site slower.
         torch.set_num_threads(1)
-        self._series = load_sites(
-            request.task, request.data, request.sites, request.organizations, request.seed, only=set(site_ids)
-        )
-        self._seed = request.seed
-        self._delays_s = delays_s
+        self._series: list = []
         self._clients: dict[str, EdgeClient] = {}
+        self._delays_s: dict[str, float] = {}
         self._lock = threading.Lock()
 
-    def describe(self) -> dict[str, dict]:
-        """Per site: organization, feature names and row count (metadata, no readings)."""
+    def load(self, request: DataRequest, share: tuple[int, int]) -> dict[str, dict]:
+        """Load every ``count``-th site from ``index`` on; per site its metadata, no readings.
+
+        Simulated sites are generated one by one, so only this worker's are made; real data
+        (UCI, CSV) is read whole and this worker keeps its share.
+        """
+        index, count = share
+        self._seed = request.seed
+        if request.data == "simulated":
+            wanted = {site_id(i) for i in range(index, request.sites, count)}
+            self._series = load_sites(
+                request.task, request.data, request.sites, request.organizations, request.seed, only=wanted
+            )
+        else:
+            self._series = load_sites(
+                request.task, request.data, request.sites, request.organizations, request.seed
+            )[index::count]
         return {
             s.site: {"organization": s.organization, "features": list(s.features), "rows": s.rows, "profile": s.profile}
             for s in self._series
         }
 
-    def prepare(self, spec: ModelSpec) -> None:
+    def prepare(self, spec: ModelSpec, delays_s: dict[str, float]) -> None:
         self._clients = {s.site: EdgeClient(s, spec, self._seed) for s in self._series}
         self._series = []
         self._model = WindowAutoencoder(spec)
+        self._delays_s = {site: delay for site, delay in delays_s.items() if site in self._clients}
 
     def normalization_sums(self) -> dict[str, np.ndarray]:
         return {site: c.normalization_sums() for site, c in self._clients.items()}
@@ -200,18 +214,23 @@ class SiteWorker:
 class WorkerPool:
     """The actors, and which of them holds which site."""
 
-    def __init__(self, request: DataRequest, workers: int, delays_s: dict[str, float]) -> None:
-        site_ids = [f"site-{i + 1:03d}" for i in range(request.sites)]
-        shares = [site_ids[i::workers] for i in range(workers)]
+    def __init__(self, request: DataRequest, workers: int) -> None:
         # A cluster started before OTEL_* were set (a test session's) would leave the workers
         # untraced: hand them the driver's variables explicitly.
         otel_env = telemetry.worker_env_vars()
         worker = SiteWorker.options(runtime_env={"env_vars": otel_env}) if otel_env else SiteWorker
-        self.actors = [worker.remote(request, share, delays_s) for share in shares if share]
+        self.actors = [worker.remote() for _ in range(workers)]
+        try:
+            described = ray.get([a.load.remote(request, (i, workers)) for i, a in enumerate(self.actors)])
+        except ray.exceptions.RayTaskError as error:
+            # Bad input (a DataError naming the file and row) is the user's to fix: raise it
+            # as it is, not wrapped in the worker's traceback.
+            self.shutdown()
+            raise error.cause from None
         self.owner: dict[str, ray.actor.ActorHandle] = {}
         self.sites: dict[str, dict] = {}
-        for actor, described in zip(self.actors, ray.get([a.describe.remote() for a in self.actors])):
-            for site, meta in described.items():
+        for actor, sites in zip(self.actors, described):
+            for site, meta in sites.items():
                 self.owner[site] = actor
                 self.sites[site] = meta
 
@@ -230,8 +249,9 @@ class WorkerPool:
                 )
         return first["features"]
 
-    def prepare(self, spec: ModelSpec) -> None:
-        ray.get([a.prepare.remote(spec) for a in self.actors])
+    def prepare(self, spec: ModelSpec, delays_s: dict[str, float] | None = None) -> None:
+        """Build every site's client; ``delays_s`` makes the named sites stall in each round."""
+        ray.get([a.prepare.remote(spec, delays_s or {}) for a in self.actors])
 
     def normalize(self) -> tuple[np.ndarray, np.ndarray]:
         """Global mean and std from the sites' sums: no reading leaves a worker."""

@@ -52,11 +52,11 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
     # Sites load or generate their own data inside the workers; the driver only learns metadata.
     start_ray(num_cpus=config.workers)
     request = DataRequest(config.task, config.data, config.sites, config.organizations, config.seed)
-    pool = WorkerPool(request, min(config.workers, config.sites), straggler_delays(config))
+    pool = WorkerPool(request, min(config.workers, config.sites))
     try:
         features = pool.features()
         spec = ModelSpec(n_features=len(features), window=config.window)
-        pool.prepare(spec)
+        pool.prepare(spec, straggler_delays(config, sorted(pool.sites)))
         pool.normalize()
         torch.manual_seed(config.seed)
         model = WindowAutoencoder(spec)
@@ -228,11 +228,10 @@ def fit_config(
     )
 
 
-def straggler_delays(config: SimulationConfig) -> dict[str, float]:
+def straggler_delays(config: SimulationConfig, sites: list[str]) -> dict[str, float]:
     """The sites that stall in every round, chosen by the seed."""
-    count = round(config.straggler_fraction * config.sites)
+    count = round(config.straggler_fraction * len(sites))
     if count == 0 or config.straggler_delay_s == 0:
         return {}
     rng = np.random.default_rng(config.seed + 7919)
-    chosen = rng.choice(config.sites, size=count, replace=False)
-    return {f"site-{i + 1:03d}": config.straggler_delay_s for i in sorted(chosen)}
+    return {sites[i]: config.straggler_delay_s for i in sorted(rng.choice(len(sites), size=count, replace=False))}
