@@ -119,3 +119,11 @@ def test_a_bad_csv_row_stops_the_run_with_the_file_line_and_fix(ray_cluster, tmp
         f"error: {tmp_path}/data/lab.csv line 2: column 'timestamp' is '1700000000', expected an ISO 8601 "
         "time such as '2024-03-01T08:05:00'; fix or remove the row"
     ) in err
+
+
+def test_uci_appliances_runs_every_room_by_default(ray_cluster, tmp_path, capsys):
+    code = main(["simulate", "--data", "uci-appliances", "--rounds", "1", "--no-baselines", "--json",
+                 "--output", str(tmp_path / "run")])
+    assert code == 0
+    report = json.loads(capsys.readouterr().out)
+    assert (report["data"], report["sites"], report["organizations"]) == ("uci-appliances", 9, 3)

@@ -20,6 +20,7 @@ def test_public_surface_is_pinned():
         "DataError",
         "Episode",
         "SiteSeries",
+        "available_sites",
         "load_sites",
     ]
 

@@ -46,8 +46,13 @@ class _Table:
     labels: np.ndarray
 
 
+def site_files(path: Path) -> list[Path]:
+    """One CSV per site: in ``path`` itself, or one level down in organization folders."""
+    return sorted(path.glob("*.csv")) + sorted(path.glob("*/*.csv"))
+
+
 def csv_sites(path: Path, task: str, sites: int, organizations: int) -> list[SiteSeries]:
-    files = sorted(path.glob("*.csv")) + sorted(path.glob("*/*.csv"))
+    files = site_files(path)
     if not files:
         raise DataError(
             f"{path}: no CSV files, expected one per site as {path}/SITE.csv or "

@@ -7,12 +7,12 @@ from collections.abc import Collection
 from pathlib import Path
 
 from smartfed.data.buildings import building_site
-from smartfed.data.csv_sites import csv_sites
+from smartfed.data.csv_sites import csv_sites, site_files
 from smartfed.data.errors import DataError
 from smartfed.data.networks import network_site
 from smartfed.data.series import SiteSeries
 from smartfed.data.sites import site_id
-from smartfed.data.uci import uci_sites
+from smartfed.data.uci import ROOMS, uci_sites
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,15 @@ def load_sites(
         sum(len(s.episodes) for s in result),
     )
     return result
+
+
+def available_sites(data: str) -> int | None:
+    """How many sites a real data source holds; None for simulated data, which has any number."""
+    if data == SIMULATED:
+        return None
+    if data == UCI_APPLIANCES:
+        return len(ROOMS)
+    return len(site_files(Path(data))) if Path(data).is_dir() else None
 
 
 def _check_scenario(task: str, sites: int, organizations: int, seed: int, scale: float) -> None:
