@@ -32,6 +32,7 @@ bench: venv
 	$(BIN)/smartfed bench --output runs/bench
 
 lint: venv
+	$(BIN)/ruff check services tests
 	$(BIN)/lint-imports
 
 clean:

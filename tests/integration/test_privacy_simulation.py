@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-
 from smartfed.cli import main
 from smartfed.data import load_sites
 from smartfed.federation.ray_runner import WorkerPool

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from safetensors.numpy import load as load_tensors
 from safetensors.numpy import save as save_tensors
-
 from smartfed import cli
 from smartfed.registry import IntegrityError, PublishRequest, StoreError, open_store
 from smartfed.registry.signing import fingerprint, load_private_key, write_private_key

@@ -11,7 +11,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from minio.error import S3Error
-
 from smartfed import cli
 from smartfed.registry import open_store
 from smartfed.registry.signing import write_private_key

@@ -10,7 +10,6 @@ import uuid
 
 import pytest
 from opentelemetry.trace import SpanKind, format_trace_id
-
 from smartfed import telemetry
 
 pytestmark = pytest.mark.otlp
@@ -80,13 +79,15 @@ def test_a_round_span_is_the_parent_of_fit_spans_in_the_ray_worker_process(
     jaeger, otlp_to_jaeger, traced_worker, ray_cluster
 ):
     sites = ["b01", "b02"]
-    with telemetry.span("federation.run", federation="hvac"):
-        with telemetry.span("round", federation="hvac", round=1, strategy="fedavg"):
-            replies = ray_cluster.get(
-                [traced_worker.fit.remote(site, 1, telemetry.inject_context()) for site in sites]
-            )
-            with telemetry.span("aggregate", round=1):
-                pass
+    with (
+        telemetry.span("federation.run", federation="hvac"),
+        telemetry.span("round", federation="hvac", round=1, strategy="fedavg"),
+    ):
+        replies = ray_cluster.get(
+            [traced_worker.fit.remote(site, 1, telemetry.inject_context()) for site in sites]
+        )
+        with telemetry.span("aggregate", round=1):
+            pass
     assert ray_cluster.get(traced_worker.flush.remote())
     telemetry.current().force_flush()
 

@@ -6,7 +6,6 @@ import os
 import uuid
 
 import pytest
-
 from smartfed import telemetry
 from smartfed.registry import open_store
 from smartfed.simulation.config import SimulationConfig

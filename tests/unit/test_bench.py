@@ -10,7 +10,6 @@ import json
 import math
 
 import pytest
-
 from smartfed.bench.aggregation import STRATEGIES, measure_aggregation
 from smartfed.bench.communication import measure_communication
 from smartfed.bench.reference import Workload, run_federated, run_plain

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from smartfed.data import FAULT_KINDS, SENSOR_FEATURES, load_sites
 from smartfed.data.buildings import BUILDING_TYPES, SENSOR_SPECS, STEP_S, simulate_zones
 from smartfed.data.faults import inject_faults

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from smartfed.data import ATTACK_KINDS, NETWORK_FEATURES, load_sites
 
 

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 import smartfed.data
 from smartfed.data import FAULT_KINDS, DataError, load_sites
 

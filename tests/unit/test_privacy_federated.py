@@ -4,7 +4,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-
 from smartfed.privacy.federated import PrivacySettings, RoundPrivacy, SitePrivacy
 from smartfed.strategies import make_strategy
 

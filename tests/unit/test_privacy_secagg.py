@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pytest
 from scipy import stats
-
 from smartfed.privacy import (
     Quantizer,
     SecAggClient,

@@ -8,7 +8,6 @@ import os
 import numpy as np
 import pytest
 from safetensors.numpy import save as save_tensors
-
 from smartfed import cli
 from smartfed.registry import PublishRequest, open_store
 from smartfed.registry.signing import fingerprint, load_private_key, load_public_key
@@ -125,6 +124,8 @@ def test_keygen_writes_a_private_key_and_its_public_half(tmp_path, capsys):
     assert oct(out.stat().st_mode & 0o777) == "0o600"
     assert capsys.readouterr().out.splitlines() == [
         f"private key {out} (for SMARTFED_SIGNING_KEY_FILE, keep it secret)",
-        f"public key {out}.pub (for SMARTFED_TRUSTED_PUBLIC_KEY_FILE on edges), "
-        f"{fingerprint(public)}",
+        (
+            f"public key {out}.pub (for SMARTFED_TRUSTED_PUBLIC_KEY_FILE on edges), "
+            f"{fingerprint(public)}"
+        ),
     ]

@@ -10,7 +10,6 @@ import shutil
 import threading
 
 import pytest
-
 from smartfed.registry import IntegrityError, PublishRequest, StoreError, open_store
 from smartfed.registry.signing import (
     fingerprint,
@@ -168,9 +167,11 @@ def test_without_a_configured_key_a_development_key_is_created_with_a_warning(st
 
     warnings = [r.getMessage() for r in caplog.records]
     assert warnings == [
-        "no signing key configured (SMARTFED_SIGNING_KEY_FILE): created development key "
-        f"{root / '.signing-key.pem'}; a deployment's aggregator must set "
-        "SMARTFED_SIGNING_KEY_FILE"
+        (
+            "no signing key configured (SMARTFED_SIGNING_KEY_FILE): created development key "
+            f"{root / '.signing-key.pem'}; a deployment's aggregator must set "
+            "SMARTFED_SIGNING_KEY_FILE"
+        )
     ]
     assert oct((root / ".signing-key.pem").stat().st_mode & 0o777) == "0o600"
     public = (root / FEDERATION / "signing-key.pub").read_bytes()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import os
 
 import pytest
+import smartfed.registry
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from pydantic import ValidationError
-
-import smartfed.registry
 from smartfed.registry import RegistrySettings, StoreError, open_store
 from smartfed.registry.signing import load_private_key, write_private_key
 

@@ -4,7 +4,6 @@ import math
 
 import numpy as np
 import pytest
-
 from smartfed import strategies
 from smartfed.strategies import (
     STRATEGIES,

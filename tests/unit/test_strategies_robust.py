@@ -4,7 +4,6 @@ import logging
 
 import numpy as np
 import pytest
-
 from smartfed.strategies import Krum, Median, MultiKrum, StrategyError, TrimmedMean
 from smartfed.strategies.krum import krum_scores, pairwise_sq_distances
 

@@ -1,7 +1,6 @@
 """The throughput probe the benchmark calls."""
 
 import pytest
-
 from smartfed.strategies.throughput import measure_throughput
 
 

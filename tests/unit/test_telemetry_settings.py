@@ -1,7 +1,6 @@
 """Which signals the OTEL_* environment turns on, and which values it refuses."""
 
 import pytest
-
 from smartfed.telemetry import TelemetryConfigError, TelemetrySettings
 
 

@@ -1,7 +1,11 @@
 import numpy as np
-
 from smartfed.data.series import SiteSeries
-from smartfed.data.windows import make_windows, mean_std_from_sums, normalization_sums, split_in_time
+from smartfed.data.windows import (
+    make_windows,
+    mean_std_from_sums,
+    normalization_sums,
+    split_in_time,
+)
 from smartfed.models.threshold import calibrate_threshold, detection_metrics
 
 

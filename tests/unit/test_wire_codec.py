@@ -6,7 +6,6 @@ import pickle
 import numpy as np
 import pytest
 from safetensors.numpy import save
-
 from smartfed.wire import (
     ErrorFeedback,
     WireError,

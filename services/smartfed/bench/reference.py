@@ -19,6 +19,7 @@ end of the last round.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -60,7 +61,7 @@ class Workload:
 
 def reference_model() -> nn.Sequential:
     layers: list[nn.Module] = []
-    for i, (fan_in, fan_out) in enumerate(zip(LAYERS[:-1], LAYERS[1:], strict=True)):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(LAYERS)):
         layers.append(nn.Linear(fan_in, fan_out))
         if i < len(LAYERS) - 2:
             layers.append(nn.ReLU())

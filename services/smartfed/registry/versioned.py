@@ -366,7 +366,7 @@ class VersionedStore:
         try:
             fields_found = json.loads(stored.data)
             if not isinstance(fields_found, dict):
-                raise ValueError("expected a JSON object")
+                raise TypeError("expected a JSON object")
             unknown = set(fields_found) - MANIFEST_FIELDS
             if unknown:
                 raise StoreError(

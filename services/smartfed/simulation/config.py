@@ -89,7 +89,8 @@ class SimulationConfig(BaseModel):
         from smartfed.privacy import SecureAggregationError, check_strategy_compatible
         from smartfed.strategies import make_strategy
 
-        self.privacy
+        # Building the privacy settings validates them (budget, placement, dropout range).
+        _ = self.privacy
         if self.secure_aggregation:
             try:
                 check_strategy_compatible(make_strategy(self.strategy))
