@@ -13,16 +13,13 @@ figures that compare are the means of the later rounds; round 1 is reported on i
 from __future__ import annotations
 
 import logging
-import tempfile
 import time
 from collections.abc import Collection
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from smartfed.bench.memory import PeakMemory, tree_memory_mb
-from smartfed.bench.sites_on_disk import write_sites
 from smartfed.data import load_sites
 from smartfed.data.windows import mean_std_from_sums
 from smartfed.federation.aggregator import Aggregator, SamplingPolicy
@@ -68,52 +65,48 @@ def measure_rounds(
     counts = sorted(site_counts)
     groups = [[n] for n in counts] if pool_per_size else [counts]
     by_sites = {}
-    with tempfile.TemporaryDirectory(prefix="smartfed-bench-") as scratch:
-        cluster_mb, _ = tree_memory_mb()
-        for group in groups:
-            hosted = max(group)
-            organizations = min(3, hosted)
-            folder = write_sites(
-                Path(scratch) / f"sites-{hosted}", TASK, hosted, organizations, seed, scale
-            )
-            request = DataRequest(TASK, str(folder), hosted, organizations, seed)
-            pool = WorkerPool(request, min(workers, hosted))
-            try:
-                spec = ModelSpec(n_features=len(pool.features()), window=WINDOW_ROWS[TASK])
-                pool.prepare(spec)
-                pool.normalize()
-                clients = plain_clients(folder, hosted, organizations, spec, seed)
-                for sites in group:
-                    federated = federated_rounds(pool, spec, sites, rounds, seed)
-                    plain = plain_rounds(clients[:sites], spec, rounds, seed)
-                    row = by_sites[str(sites)] = {
-                        "sites": sites,
-                        "sites_hosted": hosted,
-                        "federated": federated,
-                        "plain": plain,
-                        "overhead_ratio": federated["later_round_mean_s"]
-                        / plain["later_round_mean_s"],
-                        # Workers included; the slope across counts is the cost of a site.
-                        "pss_above_cluster_mb_per_site": max(
-                            federated["peak_pss_mb"] - cluster_mb, 0.0
-                        )
-                        / sites,
-                    }
-                    if sites in secure_aggregation_sites:
-                        secure = federated_rounds(pool, spec, sites, rounds, seed, True)
-                        row["secure_aggregation"] = secure
-                        row["secure_aggregation_vs_federated"] = (
-                            secure["later_round_mean_s"] / federated["later_round_mean_s"]
-                        )
-                    log.info(
-                        "rounds at %d sites: %.3f s federated, %.3f s plain loop, overhead %.2f",
-                        sites,
-                        federated["later_round_mean_s"],
-                        plain["later_round_mean_s"],
-                        by_sites[str(sites)]["overhead_ratio"],
+    cluster_mb, _ = tree_memory_mb()
+    for group in groups:
+        hosted = max(group)
+        organizations = min(3, hosted)
+        request = DataRequest(TASK, "simulated", hosted, organizations, seed, scale)
+        pool = WorkerPool(request, min(workers, hosted))
+        try:
+            spec = ModelSpec(n_features=len(pool.features()), window=WINDOW_ROWS[TASK])
+            pool.prepare(spec)
+            pool.normalize()
+            clients = plain_clients(request, spec)
+            for sites in group:
+                federated = federated_rounds(pool, spec, sites, rounds, seed)
+                plain = plain_rounds(clients[:sites], spec, rounds, seed)
+                row = by_sites[str(sites)] = {
+                    "sites": sites,
+                    "sites_hosted": hosted,
+                    "federated": federated,
+                    "plain": plain,
+                    "overhead_ratio": federated["later_round_mean_s"]
+                    / plain["later_round_mean_s"],
+                    # Workers included; the slope across counts is the cost of a site.
+                    "pss_above_cluster_mb_per_site": max(
+                        federated["peak_pss_mb"] - cluster_mb, 0.0
                     )
-            finally:
-                pool.shutdown()
+                    / sites,
+                }
+                if sites in secure_aggregation_sites:
+                    secure = federated_rounds(pool, spec, sites, rounds, seed, True)
+                    row["secure_aggregation"] = secure
+                    row["secure_aggregation_vs_federated"] = (
+                        secure["later_round_mean_s"] / federated["later_round_mean_s"]
+                    )
+                log.info(
+                    "rounds at %d sites: %.3f s federated, %.3f s plain loop, overhead %.2f",
+                    sites,
+                    federated["later_round_mean_s"],
+                    plain["later_round_mean_s"],
+                    by_sites[str(sites)]["overhead_ratio"],
+                )
+        finally:
+            pool.shutdown()
     trend = growth(by_sites, memory=pool_per_size)
     return {
         "scale": scale,
@@ -181,12 +174,12 @@ def federated_rounds(
     }
 
 
-def plain_clients(
-    folder: Path, sites: int, organizations: int, spec: ModelSpec, seed: int
-) -> list[EdgeClient]:
+def plain_clients(request: DataRequest, spec: ModelSpec) -> list[EdgeClient]:
     """The pool's sites as clients in this process, in site order, normalised like the pool's."""
-    series = sorted(load_sites(TASK, str(folder), sites, organizations, seed), key=lambda s: s.site)
-    clients = [EdgeClient(s, spec, seed) for s in series]
+    series = load_sites(
+        request.task, request.data, request.sites, request.organizations, request.seed, scale=request.scale
+    )
+    clients = [EdgeClient(s, spec, request.seed) for s in sorted(series, key=lambda s: s.site)]
     mean, std = mean_std_from_sums(sum(c.normalization_sums() for c in clients))
     for client in clients:
         client.set_normalization(mean, std)
