@@ -38,8 +38,9 @@ def test_a_fault_on_one_channel_scores_above_every_normal_window():
     val_labels = np.concatenate([val_labels, np.ones(8, np.int8)])
 
     model = trained_model(train)
-    scorer = SiteScorer.calibrate(model, train, val, val_labels)
+    scorer, calibrated_on = SiteScorer.calibrate(model, train, val, val_labels)
     scores = scorer.scores(model, val)
+    np.testing.assert_array_equal(calibrated_on, scores)
 
     assert scores[val_labels == 1].min() > scores[val_labels == 0].max()
     assert scores[val_labels == 0].max() < scorer.threshold <= scores[val_labels == 1].min()

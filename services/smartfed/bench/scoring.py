@@ -85,7 +85,7 @@ def measure_scoring(readings: int, seed: int = 0) -> dict:
     torch.manual_seed(seed)
     model = WindowAutoencoder(spec)
     val = client.windows("val")
-    site_scorer = SiteScorer.calibrate(model, client.windows("train").x, val.x, val.y)
+    site_scorer, _ = SiteScorer.calibrate(model, client.windows("train").x, val.x, val.y)
 
     with tempfile.TemporaryDirectory(prefix="smartfed-bench-store-") as root:
         key = write_private_key(Path(root) / "signing-key.pem")

@@ -108,7 +108,7 @@ class EdgeClient:
         """Channel scales on training windows, threshold on validation, metrics on test."""
         load_flat_weights(model, weights)
         val, test = self.windows("val"), self.windows("test")
-        scorer = SiteScorer.calibrate(model, self.windows("train").x, val.x, val.y)
+        scorer, val_scores = SiteScorer.calibrate(model, self.windows("train").x, val.x, val.y)
         test_scores = scorer.scores(model, test.x)
         metrics = detection_metrics(test_scores, test.y, scorer.threshold).as_dict()
         return SiteEvaluation(
@@ -117,7 +117,7 @@ class EdgeClient:
             rows=self.rows,
             threshold=scorer.threshold,
             metrics=metrics,
-            validation_f1=detection_metrics(scorer.scores(model, val.x), val.y, scorer.threshold).f1,
+            validation_f1=detection_metrics(val_scores, val.y, scorer.threshold).f1,
             roc=roc_points(test_scores, test.y) if with_roc else ([], []),
         )
 

@@ -36,14 +36,22 @@ class SiteScorer:
     @classmethod
     def calibrate(
         cls, model: WindowAutoencoder, train_x: np.ndarray, val_x: np.ndarray, val_y: np.ndarray
-    ) -> SiteScorer:
-        """Scale from training windows, threshold from validation windows; never test windows."""
+    ) -> tuple[SiteScorer, np.ndarray]:
+        """Scale from training windows, threshold from validation windows; never test windows.
+
+        Returns the scorer and the validation scores it was calibrated on, which a site also
+        uses to choose between models.
+        """
         if len(train_x) == 0:
             raise ValueError("no training windows to scale channel errors with")
         step = max(1, len(train_x) // _SCALE_WINDOWS)
-        scale = np.median(channel_errors(model, train_x[::step]), axis=0) + 1e-6
-        unthresholded = cls(channel_scale=scale.astype(np.float32), threshold=float("inf"))
-        return cls(channel_scale=unthresholded.channel_scale, threshold=calibrate_threshold(unthresholded.scores(model, val_x), val_y))
+        scale = (np.median(channel_errors(model, train_x[::step]), axis=0) + 1e-6).astype(np.float32)
+        val_scores = _worst_channel(model, val_x, scale)
+        return cls(channel_scale=scale, threshold=calibrate_threshold(val_scores, val_y)), val_scores
 
     def scores(self, model: WindowAutoencoder, x: np.ndarray) -> np.ndarray:
-        return (channel_errors(model, x) / self.channel_scale).max(axis=1)
+        return _worst_channel(model, x, self.channel_scale)
+
+
+def _worst_channel(model: WindowAutoencoder, x: np.ndarray, scale: np.ndarray) -> np.ndarray:
+    return (channel_errors(model, x) / scale).max(axis=1)

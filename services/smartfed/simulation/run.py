@@ -93,8 +93,11 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
         # Each site may fine-tune a shared model (federated or centralized alike) and keeps the
         # tuned one only if it does better on its validation windows: like for like with the
         # local-only models.
-        adapt = fit_config(config, round_number=0, strategy_options={}, epochs=config.personalize_epochs)
-        adapt = adapt if config.personalize_epochs else None
+        adapt = (
+            fit_config(config, round_number=0, strategy_options={}, epochs=config.personalize_epochs)
+            if config.personalize_epochs
+            else None
+        )
         settings = {"federated": SettingResult(pool.evaluate(aggregator.weights, with_roc=True, adapt=adapt))}
         if config.baselines and failure is None:
             fit = fit_config(config, round_number=0, strategy_options={})
