@@ -39,6 +39,8 @@ def add_simulate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--straggler-fraction", type=float, default=0.0, help="fraction of sites that stall every round")
     p.add_argument("--straggler-delay-s", type=float, default=0.0, help="how long a stalling site stalls")
     p.add_argument("--personalize-epochs", type=int, default=3, help="local fine-tuning of a shared model before a site scores with it")
+    p.add_argument("--personalization", choices=["finetune", "ditto"], default="finetune", help="finetune: tune the global model at each site after the last round; ditto: each site trains a personal model alongside it every round")
+    p.add_argument("--ditto-lambda", type=float, default=1e-4, help="with --personalization ditto: pull of the personal model towards the global one")
     p.add_argument("--workers", type=int, default=None, help="Ray worker actors hosting the sites (default: one per core)")
     p.add_argument("--no-baselines", action="store_true", help="skip the local-only and centralized comparison")
     p.add_argument("--secure-aggregation", action="store_true", help="the aggregator sees only the sum of updates (SecAgg+)")
@@ -69,7 +71,8 @@ def run_simulate(args: argparse.Namespace, console: Console) -> ExitCode:
         "store": args.store, "sample_fraction": args.sample_fraction, "min_sites": args.min_sites,
         "local_epochs": args.local_epochs, "round_deadline_s": args.round_deadline_s,
         "straggler_fraction": args.straggler_fraction, "straggler_delay_s": args.straggler_delay_s,
-        "personalize_epochs": args.personalize_epochs, "baselines": not args.no_baselines,
+        "personalize_epochs": args.personalize_epochs, "personalization": args.personalization,
+        "ditto_lambda": args.ditto_lambda, "baselines": not args.no_baselines,
     }
     options.update(
         secure_aggregation=args.secure_aggregation, dropout=args.dropout, dp_epsilon=args.dp_epsilon,

@@ -47,6 +47,15 @@ def test_simulation_writes_the_report_and_one_model_version_per_round(ray_cluste
     assert manifest.sha256 == hashlib.sha256(model_bytes).hexdigest()
 
 
+def test_ditto_sites_score_with_the_personal_model_they_trained_each_round(ray_cluster, tmp_path):
+    config = small(tmp_path, rounds=2, personalization="ditto", baselines=False)
+    report = run_simulation(config)
+
+    assert (report["personalization"], report["ditto_lambda"]) == ("ditto", 1e-4)
+    assert [row["personalised"] for row in report["federated"]["per_site"]] == [True] * 4
+    assert "`fedavg` with `ditto` personalisation" in (config.output / "report.md").read_text()
+
+
 def test_round_drops_stragglers_past_the_deadline_and_proceeds_on_quorum(ray_cluster, tmp_path):
     config = small(tmp_path, rounds=2, straggler_fraction=0.25, straggler_delay_s=20.0, round_deadline_s=10.0, baselines=False)
     report = run_simulation(config)

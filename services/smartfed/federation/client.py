@@ -1,7 +1,9 @@
 """EdgeClient: everything a site does with its own data, in every deployment mode.
 
 It never hands out readings. What leaves it is normalisation sums (counts, sums, sums of
-squares), weight deltas, example counts, losses and evaluation metrics.
+squares), weight deltas, example counts, losses and evaluation metrics. With Ditto
+personalisation (``FitConfig.personal_lambda``) the site also keeps a personal model of its
+own, which never leaves it either.
 """
 
 from __future__ import annotations
@@ -32,6 +34,10 @@ class FitConfig:
     batch_size: int = 64
     learning_rate: float = 1e-3
     proximal_mu: float = 0.0
+    # Ditto (Li et al., "Ditto: Fair and Robust Federated Learning Through Personalization",
+    # ICML 2021): with a positive lambda the site also trains a personal model each round, on
+    # its own loss plus lambda/2 times the squared distance to the global weights it received.
+    personal_lambda: float = 0.0
 
 
 @dataclass
@@ -66,6 +72,7 @@ class EdgeClient:
         self._seed = seed
         self._pieces = split_in_time(series)
         self._windows: dict[str, Windows] = {}
+        self.personal_weights: np.ndarray | None = None
 
     def normalization_sums(self) -> np.ndarray:
         return normalization_sums(self._pieces["train"], self.spec.n_features)
@@ -94,15 +101,38 @@ class EdgeClient:
             proximal_mu=config.proximal_mu,
             seed=zlib.crc32(f"{self._seed}:{self.site}:{config.round}".encode()),
         )
+        delta = flat_weights(model) - weights
+        if config.personal_lambda > 0:
+            self._fit_personal(model, weights, config)
         return FitResult(
             site=self.site,
             organization=self.organization,
             round=config.round,
-            delta=flat_weights(model) - weights,
+            delta=delta,
             num_examples=len(train),
             loss=loss,
             seconds=time.perf_counter() - started,
         )
+
+    def _fit_personal(self, model: WindowAutoencoder, global_weights: np.ndarray, config: FitConfig) -> None:
+        """Ditto's personal step: the site's own model, pulled towards this round's global one.
+
+        It starts, the first time a site is sampled, from the global weights of that round; the
+        global update above is what the site shares, this model is only ever scored with here.
+        """
+        start = global_weights if self.personal_weights is None else self.personal_weights
+        load_flat_weights(model, start)
+        train_epochs(
+            model,
+            self.windows("train").x,
+            epochs=config.local_epochs,
+            batch_size=config.batch_size,
+            learning_rate=config.learning_rate,
+            proximal_mu=config.personal_lambda,
+            anchor=global_weights,
+            seed=zlib.crc32(f"{self._seed}:{self.site}:{config.round}:personal".encode()),
+        )
+        self.personal_weights = flat_weights(model)
 
     def evaluate(self, model: WindowAutoencoder, weights: np.ndarray, with_roc: bool = False) -> SiteEvaluation:
         """Channel scales on training windows, threshold on validation, metrics on test."""
@@ -130,19 +160,29 @@ def train_epochs(
     batch_size: int,
     learning_rate: float,
     proximal_mu: float = 0.0,
+    anchor: np.ndarray | None = None,
     seed: int = 0,
 ) -> float:
     """Adam over shuffled mini-batches; returns the mean loss of the last epoch.
 
-    With ``proximal_mu`` > 0 this is FedProx's local objective: the squared distance to the
-    weights training started from keeps a site with odd data from drifting too far.
+    With ``proximal_mu`` > 0 the loss adds ``proximal_mu``/2 times the squared distance to
+    ``anchor`` (default: the weights training started from). From the start weights it is
+    FedProx's local objective, which keeps a site with odd data from drifting too far; from the
+    global weights it is Ditto's personal objective.
     """
     if len(x) == 0:
         return 0.0
     data = torch.from_numpy(x)
     generator = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=learning_rate)
-    anchor = [p.detach().clone() for p in model.parameters()] if proximal_mu > 0 else None
+    if proximal_mu <= 0:
+        anchor_params = None
+    elif anchor is None:
+        anchor_params = [p.detach().clone() for p in model.parameters()]
+    else:
+        params = list(model.parameters())
+        parts = torch.from_numpy(anchor).split([p.numel() for p in params])
+        anchor_params = [part.view_as(p) for part, p in zip(parts, params)]
     model.train()
     epoch_loss = 0.0
     for _ in range(epochs):
@@ -151,8 +191,8 @@ def train_epochs(
         for start in range(0, len(data), batch_size):
             batch = data[order[start : start + batch_size]]
             loss = model.reconstruction_error(batch).mean()
-            if anchor is not None:
-                loss = loss + proximal_mu / 2 * sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor))
+            if anchor_params is not None:
+                loss = loss + proximal_mu / 2 * sum(((p - a) ** 2).sum() for p, a in zip(model.parameters(), anchor_params))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()

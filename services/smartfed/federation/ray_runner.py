@@ -169,17 +169,26 @@ class SiteWorker:
         return telemetry.current().force_flush()
 
     def evaluate(
-        self, weights: np.ndarray | dict[str, np.ndarray], with_roc: bool = False, adapt: dict | None = None
+        self,
+        weights: np.ndarray | dict[str, np.ndarray],
+        with_roc: bool = False,
+        adapt: dict | None = None,
+        personal: bool = False,
     ) -> list[dict]:
         """Metrics of every site; ``weights`` is one global vector or one vector per site.
 
-        With ``adapt`` (a FitConfig as a dict) each site also fine-tunes the weights on its own
-        training windows, and keeps whichever of the two models does better on its validation
-        windows: the model a deployed site would score with.
+        With ``personal`` a site that holds a Ditto personal model scores with it instead.
+        With ``adapt`` (a FitConfig as a dict) each other site also fine-tunes the weights on its
+        own training windows, and keeps whichever of the two models does better on its
+        validation windows: the model a deployed site would score with.
         """
         rows = []
         with self._lock:
             for site, client in self._clients.items():
+                if personal and client.personal_weights is not None:
+                    chosen = client.evaluate(self._model, client.personal_weights, with_roc)
+                    rows.append(asdict(replace(chosen, personalised=True)))
+                    continue
                 site_weights = weights[site] if isinstance(weights, dict) else weights
                 chosen = client.evaluate(self._model, site_weights, with_roc)
                 if adapt is not None:
@@ -307,17 +316,21 @@ class WorkerPool:
         return [FitResult(**r) for r in decoded if r is not None]
 
     def evaluate(
-        self, weights: np.ndarray | dict[str, np.ndarray], with_roc: bool = False, adapt: FitConfig | None = None
+        self,
+        weights: np.ndarray | dict[str, np.ndarray],
+        with_roc: bool = False,
+        adapt: FitConfig | None = None,
+        personal: bool = False,
     ) -> list[dict]:
         adapt_dict = asdict(adapt) if adapt is not None else None
         if isinstance(weights, dict):
             refs = [
-                a.evaluate.remote({s: w for s, w in weights.items() if self.owner[s] == a}, with_roc, adapt_dict)
+                a.evaluate.remote({s: w for s, w in weights.items() if self.owner[s] == a}, with_roc, adapt_dict, personal)
                 for a in self.actors
             ]
         else:
             weights_ref = ray.put(weights)
-            refs = [a.evaluate.remote(weights_ref, with_roc, adapt_dict) for a in self.actors]
+            refs = [a.evaluate.remote(weights_ref, with_roc, adapt_dict, personal) for a in self.actors]
         return [row for rows in ray.get(refs) for row in rows]
 
     def train_local_only(self, initial: np.ndarray, config: FitConfig, epochs: int) -> dict[str, np.ndarray]:

@@ -57,6 +57,8 @@ def build_report(
         "rounds": config.rounds,
         "seed": config.seed,
         "strategy": config.strategy,
+        "personalization": config.personalization,
+        **({"ditto_lambda": config.ditto_lambda} if config.personalization == "ditto" else {}),
         "status": "failed" if failure else "completed",
     }
     for name, result in settings.items():
@@ -82,7 +84,8 @@ def render_markdown(report: dict, plots: list[str]) -> str:
         "",
         (
             f"{report['sites']} sites in {report['organizations']} organizations, {report['rounds']} rounds of "
-            f"`{report['strategy']}`, seed {report['seed']}, data: {report['data']}; "
+            f"`{report['strategy']}` with `{report['personalization']}` personalisation, seed {report['seed']}, "
+            f"data: {report['data']}; "
             f"{report['wall_seconds']:.0f} s wall time."
         ),
         "",

@@ -92,13 +92,19 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
 
         # Each site may fine-tune a shared model (federated or centralized alike) and keeps the
         # tuned one only if it does better on its validation windows: like for like with the
-        # local-only models.
+        # local-only models. Under Ditto a site scores with the personal model it trained
+        # alongside the global one instead.
         adapt = (
             fit_config(config, round_number=0, strategy_options={}, epochs=config.personalize_epochs)
             if config.personalize_epochs
             else None
         )
-        settings = {"federated": SettingResult(pool.evaluate(aggregator.weights, with_roc=True, adapt=adapt))}
+        ditto = config.personalization == "ditto"
+        settings = {
+            "federated": SettingResult(
+                pool.evaluate(aggregator.weights, with_roc=True, adapt=None if ditto else adapt, personal=ditto)
+            )
+        }
         if config.baselines and failure is None:
             fit = fit_config(config, round_number=0, strategy_options={})
             epochs = config.rounds * config.local_epochs
@@ -139,7 +145,7 @@ def train_rounds(config, pool, aggregator, model, store, history, console, priva
                     pending = pool.dispatch(
                         state.sampled,
                         aggregator.weights,
-                        fit_config(config, round_number, aggregator.strategy.client_config()),
+                        fit_config(config, round_number, aggregator.strategy.client_config(), federated=True),
                         plans,
                     )
                     for result in pool.collect(pending, config.round_deadline_s, privacy.decode):
@@ -220,13 +226,19 @@ def record_round_metrics(metrics: FederationMetrics, config: SimulationConfig, s
 
 
 def fit_config(
-    config: SimulationConfig, round_number: int, strategy_options: dict[str, float], epochs: int | None = None
+    config: SimulationConfig,
+    round_number: int,
+    strategy_options: dict[str, float],
+    epochs: int | None = None,
+    federated: bool = False,
 ) -> FitConfig:
+    """What a site trains with; ``federated`` marks a round's fit, where Ditto's personal step runs."""
     return FitConfig(
         round=round_number,
         local_epochs=config.local_epochs if epochs is None else epochs,
         batch_size=config.batch_size,
         learning_rate=config.learning_rate,
+        personal_lambda=config.ditto_lambda if federated and config.personalization == "ditto" else 0.0,
         **strategy_options,
     )
 
