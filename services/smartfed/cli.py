@@ -39,7 +39,7 @@ def add_simulate(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--straggler-fraction", type=float, default=0.0, help="fraction of sites that stall every round")
     p.add_argument("--straggler-delay-s", type=float, default=0.0, help="how long a stalling site stalls")
     p.add_argument("--personalize-epochs", type=int, default=3, help="local fine-tuning of a shared model before a site scores with it")
-    p.add_argument("--personalization", choices=["finetune", "ditto"], default="finetune", help="finetune: tune the global model at each site after the last round; ditto: each site trains a personal model alongside it every round")
+    p.add_argument("--personalization", choices=["finetune", "ditto"], default=None, help="finetune: tune the global model at each site after the last round; ditto: each site trains a personal model alongside it every round (default: ditto for sensor, finetune for network)")
     p.add_argument("--ditto-lambda", type=float, default=1e-4, help="with --personalization ditto: pull of the personal model towards the global one")
     p.add_argument("--workers", type=int, default=None, help="Ray worker actors hosting the sites (default: one per core)")
     p.add_argument("--no-baselines", action="store_true", help="skip the local-only and centralized comparison")

@@ -6,6 +6,7 @@ from smartfed.data import load_sites
 from smartfed.data.windows import mean_std_from_sums
 from smartfed.federation.client import EdgeClient, FitConfig
 from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights
+from smartfed.simulation.config import SimulationConfig
 
 
 def site_client() -> tuple[EdgeClient, WindowAutoencoder, np.ndarray]:
@@ -50,3 +51,9 @@ def test_lambda_pulls_the_personal_model_to_the_global_weights_of_the_round():
         client.fit(model, later, FitConfig(round=round_number, personal_lambda=10.0))
 
     assert np.linalg.norm(client.personal_weights - later) < 0.4 * np.linalg.norm(client.personal_weights - first)
+
+
+def test_each_task_defaults_to_the_personalisation_that_measured_best_and_a_choice_overrides_it():
+    assert SimulationConfig(task="sensor").personalization == "ditto"
+    assert SimulationConfig(task="network").personalization == "finetune"
+    assert SimulationConfig(task="network", personalization="ditto").personalization == "ditto"
