@@ -74,9 +74,7 @@ class SimulationConfig(BaseModel):
     @field_validator("task")
     @classmethod
     def _known_task(cls, value: str) -> str:
-        if value not in TASKS:
-            raise ValueError(f"unknown task '{value}'; choose one of: {', '.join(TASKS)}")
-        return value
+        return _one_of("task", value, TASKS)
 
     @model_validator(mode="before")
     @classmethod
@@ -89,18 +87,14 @@ class SimulationConfig(BaseModel):
     @field_validator("personalization")
     @classmethod
     def _known_personalization(cls, value: str) -> str:
-        if value not in PERSONALIZATIONS:
-            raise ValueError(f"unknown personalization '{value}'; choose one of: {', '.join(PERSONALIZATIONS)}")
-        return value
+        return _one_of("personalization", value, PERSONALIZATIONS)
 
     @field_validator("strategy")
     @classmethod
     def _known_strategy(cls, value: str) -> str:
         from smartfed.strategies import STRATEGIES
 
-        if value not in STRATEGIES:
-            raise ValueError(f"unknown strategy '{value}'; choose one of: {', '.join(sorted(STRATEGIES))}")
-        return value
+        return _one_of("strategy", value, sorted(STRATEGIES))
 
     @model_validator(mode="after")
     def _consistent(self) -> SimulationConfig:
@@ -162,3 +156,9 @@ class SimulationConfig(BaseModel):
     @property
     def federation(self) -> str:
         return f"sim-{self.task}"
+
+
+def _one_of(setting: str, value: str, choices: tuple[str, ...] | list[str]) -> str:
+    if value not in choices:
+        raise ValueError(f"unknown {setting} '{value}'; choose one of: {', '.join(choices)}")
+    return value
