@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from smartfed.simulation.comparison import f1_difference
 from smartfed.simulation.config import SimulationConfig
 
 log = logging.getLogger(__name__)
@@ -63,6 +64,13 @@ def build_report(
     }
     for name, result in settings.items():
         report[name] = result.summary()
+    if "federated" in settings:
+        federated = settings["federated"].f1_by_site()
+        report["comparison"] = {
+            name: f1_difference(federated, result.f1_by_site(), config.seed)
+            for name, result in settings.items()
+            if name != "federated"
+        }
     report["history"] = history
     report["wall_seconds"] = wall_seconds
     if failure:
@@ -107,6 +115,8 @@ def render_markdown(report: dict, plots: list[str]) -> str:
         r = report[name]
         lines.append(f"| {LABELS[name]} | {r['f1']:.3f} | {r['precision']:.3f} | {r['recall']:.3f} | {r['auroc']:.3f} |")
     lines.append("")
+    for name, comparison in report.get("comparison", {}).items():
+        lines += [comparison_line(LABELS[name], comparison), ""]
     if "local_only" in report:
         lines += ["## Per site (smallest first)", "", "| site | organization | rows | " + " | ".join(f"F1 {LABELS[s]}" for s in present) + " |",
                   "|---|---|---|" + "---|" * len(present)]
@@ -121,6 +131,14 @@ def render_markdown(report: dict, plots: list[str]) -> str:
     lines.append("")
     lines += [f"![{Path(p).stem}]({p})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def comparison_line(baseline: str, comparison: dict) -> str:
+    line = f"Federated minus {baseline}: {comparison['difference']:+.3f} mean F1 over {comparison['sites']} sites"
+    if comparison["ci95"] is None:
+        return line + " (too few sites for an interval)."
+    low, high = comparison["ci95"]
+    return line + f" (95% interval, paired bootstrap over sites: {low:+.3f} to {high:+.3f})."
 
 
 def privacy_lines(report: dict) -> list[str]:
