@@ -24,18 +24,20 @@ def f1_difference(federated: dict[str, float], baseline: dict[str, float], seed:
             f"settings scored different sites: {sorted(set(federated) ^ set(baseline))} are in only one"
         )
     differences = np.array([federated[site] - baseline[site] for site in sorted(federated)])
-    interval = None
+    interval = _interval(differences, seed) if len(differences) >= _MIN_SITES else None
+    return {"difference": float(differences.mean()), "ci95": interval, "sites": len(differences)}
+
+
+def _interval(differences: np.ndarray, seed: int) -> list[float]:
     # Identical differences at every site leave nothing to resample: the interval is that value.
-    if len(differences) >= _MIN_SITES and np.ptp(differences) > 0:
-        ci = bootstrap(
-            (differences,),
-            np.mean,
-            n_resamples=_RESAMPLES,
-            confidence_level=_CONFIDENCE,
-            method="percentile",
-            rng=np.random.default_rng(seed),
-        ).confidence_interval
-        interval = [float(ci.low), float(ci.high)]
-    elif len(differences) >= _MIN_SITES:
-        interval = [float(differences[0])] * 2
-    return {"difference": float(differences.mean()), "ci95": interval, "sites": int(len(differences))}
+    if np.ptp(differences) == 0:
+        return [float(differences[0])] * 2
+    ci = bootstrap(
+        (differences,),
+        np.mean,
+        n_resamples=_RESAMPLES,
+        confidence_level=_CONFIDENCE,
+        method="percentile",
+        rng=np.random.default_rng(seed),
+    ).confidence_interval
+    return [float(ci.low), float(ci.high)]
