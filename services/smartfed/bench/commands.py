@@ -2,9 +2,11 @@
 
     smartfed bench [--quick] [--json] [--output DIR] [--only KIND ...]
     smartfed bench reference --clients N [--rows 2000] [--epochs 1] [--rounds 5] [--seed 0] [--json]
+    smartfed bench personalization [--task sensor] [--seed 0] [--rounds 20] [--lambdas 1e-4 1e-3]
 
 The first writes ``DIR/bench.json`` and prints a table of the figures beside their goals; the
-second runs the reference workload both ways (federated and a plain loop) and prints both.
+second runs the reference workload both ways (federated and a plain loop) and prints both; the
+third compares the ways a site can use the shared model (see smartfed.bench.personalization).
 """
 
 from __future__ import annotations
@@ -63,6 +65,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--json", action="store_true", help="print the figures as JSON to stdout")
     p.set_defaults(handler=run_reference)
+
+    p = commands.add_parser(
+        "personalization", help="global, fine-tuned, Ditto, clustered and local-only models on one scenario"
+    )
+    p.add_argument("--task", choices=["sensor", "network"], default="sensor")
+    p.add_argument("--sites", type=int, default=12)
+    p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--lambdas", type=float, nargs="+", default=[1e-4, 1e-3], help="Ditto lambdas, one run each")
+    p.add_argument("--output", type=Path, default=Path("."), help="folder for personalization.json (default: here)")
+    p.add_argument("--json", action="store_true", help="print personalization.json to stdout")
+    p.set_defaults(handler=run_personalization)
 
 
 def run_bench(args: argparse.Namespace, console: Console) -> int:
@@ -159,6 +173,47 @@ def run_reference(args: argparse.Namespace, console: Console) -> int:
     else:
         console.print(reference_table(result))
     return ExitCode.OK
+
+
+def run_personalization(args: argparse.Namespace, console: Console) -> int:
+    from rich.progress import Progress
+
+    from smartfed.bench.personalization import Study, run_study
+    from smartfed.data import DataError
+
+    try:
+        study = Study(task=args.task, sites=args.sites, rounds=args.rounds, seed=args.seed, lambdas=tuple(args.lambdas))
+        with Progress(console=console, transient=True) as progress:
+            result = run_study(study, progress)
+    except (ValueError, DataError) as error:
+        console.print(f"[red]error:[/] {error}")
+        return ExitCode.BAD_INPUT
+    args.output.mkdir(parents=True, exist_ok=True)
+    path = args.output / "personalization.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    console.print(personalization_table(result))
+    console.print(f"figures in {path} ({result['seconds']:.0f} s)")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return ExitCode.OK
+
+
+def personalization_table(result: dict) -> Table:
+    table = Table(title=f"personalisation study: {result['task']}, {result['sites']} sites, seed {result['seed']}")
+    table.add_column("variant")
+    table.add_column("mean F1", justify="right")
+    table.add_column("minus local-only (95% interval)", justify="right")
+    for name, variant in result["variants"].items():
+        comparison = variant["minus_local_only"]
+        if comparison is None:
+            versus = ""
+        elif comparison["ci95"] is None:
+            versus = f"{comparison['difference']:+.3f}"
+        else:
+            low, high = comparison["ci95"]
+            versus = f"{comparison['difference']:+.3f} ({low:+.3f} to {high:+.3f})"
+        table.add_row(name, f"{variant['f1']:.3f}", versus)
+    return table
 
 
 def plain_in_fresh_process(args: argparse.Namespace) -> dict:

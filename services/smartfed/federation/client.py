@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import torch
@@ -150,6 +150,20 @@ class EdgeClient:
             validation_f1=detection_metrics(val_scores, val.y, scorer.threshold).f1,
             roc=roc_points(test_scores, test.y) if with_roc else ([], []),
         )
+
+
+    def evaluate_adapted(
+        self, model: WindowAutoencoder, weights: np.ndarray, adapt: FitConfig, with_roc: bool = False
+    ) -> SiteEvaluation:
+        """The shared ``weights`` or their fine-tuned version, whichever does better on validation.
+
+        That is the model a deployed site would score with: fine-tuning on its own training
+        windows usually helps, but not at every site, and validation is what the site can see.
+        """
+        shared = self.evaluate(model, weights, with_roc)
+        tuned = weights + self.fit(model, weights, adapt).delta
+        personalised = self.evaluate(model, tuned, with_roc)
+        return replace(personalised, personalised=True) if personalised.validation_f1 > shared.validation_f1 else shared
 
 
 def train_epochs(

@@ -190,12 +190,10 @@ class SiteWorker:
                     rows.append(asdict(replace(chosen, personalised=True)))
                     continue
                 site_weights = weights[site] if isinstance(weights, dict) else weights
-                chosen = client.evaluate(self._model, site_weights, with_roc)
-                if adapt is not None:
-                    tuned = site_weights + client.fit(self._model, site_weights, FitConfig(**adapt)).delta
-                    personalised = client.evaluate(self._model, tuned, with_roc)
-                    if personalised.validation_f1 > chosen.validation_f1:
-                        chosen = replace(personalised, personalised=True)
+                if adapt is None:
+                    chosen = client.evaluate(self._model, site_weights, with_roc)
+                else:
+                    chosen = client.evaluate_adapted(self._model, site_weights, FitConfig(**adapt), with_roc)
                 rows.append(asdict(chosen))
         return rows
 
