@@ -93,18 +93,14 @@ def run_simulation(config: SimulationConfig, console: Console | None = None) -> 
         # Each site may fine-tune a shared model (federated or centralized alike) and keeps the
         # tuned one only if it does better on its validation windows: like for like with the
         # local-only models. Under Ditto a site scores with the personal model it trained
-        # alongside the global one instead.
+        # alongside the global one instead (a site never sampled has none, and fine-tunes).
         adapt = (
             fit_config(config, round_number=0, strategy_options={}, epochs=config.personalize_epochs)
             if config.personalize_epochs
             else None
         )
-        ditto = config.personalization == "ditto"
-        settings = {
-            "federated": SettingResult(
-                pool.evaluate(aggregator.weights, with_roc=True, adapt=None if ditto else adapt, personal=ditto)
-            )
-        }
+        personal = config.personalization == "ditto"
+        settings = {"federated": SettingResult(pool.evaluate(aggregator.weights, with_roc=True, adapt=adapt, personal=personal))}
         if config.baselines and failure is None:
             fit = fit_config(config, round_number=0, strategy_options={})
             epochs = config.rounds * config.local_epochs
