@@ -183,9 +183,13 @@ def run_personalization(args: argparse.Namespace, console: Console) -> int:
 
     try:
         study = Study(task=args.task, sites=args.sites, rounds=args.rounds, seed=args.seed, lambdas=tuple(args.lambdas))
+    except ValueError as error:
+        console.print(f"[red]error:[/] {error}")
+        return ExitCode.BAD_INPUT
+    try:
         with Progress(console=console, transient=True) as progress:
             result = run_study(study, progress)
-    except (ValueError, DataError) as error:
+    except DataError as error:
         console.print(f"[red]error:[/] {error}")
         return ExitCode.BAD_INPUT
     args.output.mkdir(parents=True, exist_ok=True)

@@ -151,7 +151,6 @@ class EdgeClient:
             roc=roc_points(test_scores, test.y) if with_roc else ([], []),
         )
 
-
     def evaluate_adapted(
         self, model: WindowAutoencoder, weights: np.ndarray, adapt: FitConfig, with_roc: bool = False
     ) -> SiteEvaluation:
@@ -195,7 +194,8 @@ def train_epochs(
         anchor_params = [p.detach().clone() for p in model.parameters()]
     else:
         params = list(model.parameters())
-        parts = torch.from_numpy(anchor).split([p.numel() for p in params])
+        # A copy: weights that came through Ray's object store are read-only arrays.
+        parts = torch.tensor(anchor).split([p.numel() for p in params])
         anchor_params = [part.view_as(p) for part, p in zip(parts, params)]
     model.train()
     epoch_loss = 0.0
