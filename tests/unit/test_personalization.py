@@ -3,8 +3,7 @@
 import numpy as np
 import torch
 from smartfed.data import load_sites
-from smartfed.data.windows import mean_std_from_sums
-from smartfed.federation.client import EdgeClient, FitConfig
+from smartfed.federation.client import EdgeClient, FitConfig, normalised_clients
 from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights
 from smartfed.simulation.config import SimulationConfig
 
@@ -12,8 +11,7 @@ from smartfed.simulation.config import SimulationConfig
 def site_client() -> tuple[EdgeClient, WindowAutoencoder, np.ndarray]:
     series = load_sites("sensor", "simulated", 1, 1, 0, scale=0.05)[0]
     spec = ModelSpec(n_features=len(series.features), window=12)
-    client = EdgeClient(series, spec, seed=0)
-    client.set_normalization(*mean_std_from_sums(client.normalization_sums()))
+    client = normalised_clients([series], spec, seed=0)[0]
     torch.manual_seed(0)
     model = WindowAutoencoder(spec)
     return client, model, flat_weights(model)

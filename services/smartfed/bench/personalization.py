@@ -30,8 +30,7 @@ import torch
 from rich.progress import Progress
 
 from smartfed.data import load_sites
-from smartfed.data.windows import mean_std_from_sums
-from smartfed.federation.client import EdgeClient, FitConfig, SiteEvaluation
+from smartfed.federation.client import EdgeClient, FitConfig, SiteEvaluation, normalised_clients
 from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights
 from smartfed.simulation.comparison import f1_difference
 from smartfed.simulation.config import WINDOW_ROWS
@@ -85,11 +84,7 @@ def run_study(study: Study, progress: Progress | None = None) -> dict:
 
     def fresh_clients() -> list[EdgeClient]:
         # Ditto's personal models live in the clients, so each run gets its own.
-        clients = [EdgeClient(s, spec, study.seed) for s in series]
-        mean, std = mean_std_from_sums(sum(c.normalization_sums() for c in clients))
-        for client in clients:
-            client.set_normalization(mean, std)
-        return clients
+        return normalised_clients(series, spec, study.seed)
 
     clients = fresh_clients()
 

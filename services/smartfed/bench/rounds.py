@@ -21,9 +21,8 @@ import torch
 
 from smartfed.bench.memory import PeakMemory, tree_memory_mb
 from smartfed.data import load_sites
-from smartfed.data.windows import mean_std_from_sums
 from smartfed.federation.aggregator import Aggregator, SamplingPolicy
-from smartfed.federation.client import EdgeClient, FitConfig
+from smartfed.federation.client import EdgeClient, FitConfig, normalised_clients
 from smartfed.federation.ray_runner import DataRequest, WorkerPool, start_ray
 from smartfed.models.autoencoder import ModelSpec, WindowAutoencoder, flat_weights
 from smartfed.privacy.federated import PrivacySettings, RoundPrivacy
@@ -179,11 +178,7 @@ def plain_clients(request: DataRequest, spec: ModelSpec) -> list[EdgeClient]:
     series = load_sites(
         request.task, request.data, request.sites, request.organizations, request.seed, scale=request.scale
     )
-    clients = [EdgeClient(s, spec, request.seed) for s in sorted(series, key=lambda s: s.site)]
-    mean, std = mean_std_from_sums(sum(c.normalization_sums() for c in clients))
-    for client in clients:
-        client.set_normalization(mean, std)
-    return clients
+    return normalised_clients(sorted(series, key=lambda s: s.site), spec, request.seed)
 
 
 def plain_rounds(clients: list[EdgeClient], spec: ModelSpec, rounds: int, seed: int) -> dict:

@@ -16,7 +16,13 @@ import numpy as np
 import torch
 
 from smartfed.data.series import SiteSeries
-from smartfed.data.windows import Windows, make_windows, normalization_sums, split_in_time
+from smartfed.data.windows import (
+    Windows,
+    make_windows,
+    mean_std_from_sums,
+    normalization_sums,
+    split_in_time,
+)
 from smartfed.models.autoencoder import (
     ModelSpec,
     WindowAutoencoder,
@@ -163,6 +169,15 @@ class EdgeClient:
         tuned = weights + self.fit(model, weights, adapt).delta
         personalised = self.evaluate(model, tuned, with_roc)
         return replace(personalised, personalised=True) if personalised.validation_f1 > shared.validation_f1 else shared
+
+
+def normalised_clients(series: list[SiteSeries], spec: ModelSpec, seed: int) -> list[EdgeClient]:
+    """Clients of ``series`` in one process, normalised with all their sums as a federation does."""
+    clients = [EdgeClient(s, spec, seed) for s in series]
+    mean, std = mean_std_from_sums(sum(c.normalization_sums() for c in clients))
+    for client in clients:
+        client.set_normalization(mean, std)
+    return clients
 
 
 def train_epochs(
