@@ -1,8 +1,8 @@
 """Simulated buildings for the sensor task: zones of telemetry driven by weather and people.
 
-Each site is one building of a type (office, school, retail, hospital) in a climate, with 2-6
-zones. A zone is one segment: a row every 5 minutes with the features of ``SENSOR_FEATURES``.
-The physics is deliberately simple, but every reading has the cause it has in a real zone:
+Each site is one building of a type (office, school, retail, hospital) at one of the real
+TMY3 weather stations of ``weather.py``, with 2-6 zones. A zone is one segment: a row every
+5 minutes with the features of ``SENSOR_FEATURES``. The physics is deliberately simple, but every reading has the cause it has in a real zone:
 
 - occupancy: a Poisson head count around the type's weekday/weekend schedule, scaled by a
   per-day factor and slow wander;
@@ -18,7 +18,7 @@ The physics is deliberately simple, but every reading has the cause it has in a 
 - power: plug loads and lighting, people, and the heating or cooling load over the heat
   pump's COP, plus fans while the HVAC runs in occupied mode.
 
-Sites differ in climate, type, zone count and size, sensor noise and bias, and in how much
+Sites differ in weather station (climate), type, zone count and size, sensor noise and bias, and in how much
 data they have: a third of sites hold 3-6 days, the rest 3-6 weeks, capped at 58,000 rows.
 """
 
@@ -32,7 +32,7 @@ from smartfed.data.faults import SensorSpec, inject_faults
 from smartfed.data.series import SiteSeries
 from smartfed.data.signals import lag, wander
 from smartfed.data.sites import organization_of, site_id, site_rng
-from smartfed.data.weather import CLIMATES, hours_and_days, outdoor_weather
+from smartfed.data.weather import hours_and_days, outdoor_weather, stations
 
 SENSOR_FEATURES: tuple[str, ...] = (
     "temperature_c",
@@ -194,7 +194,7 @@ def building_site(seed: int, index: int, organizations: int, scale: float) -> Si
     """Site ``index`` of a simulated-building scenario: its clean series plus injected faults."""
     rng = site_rng(seed, index, "sensor")
     building = BUILDING_TYPES[int(rng.integers(len(BUILDING_TYPES)))]
-    climate = CLIMATES[int(rng.integers(len(CLIMATES)))]
+    station = stations()[int(rng.integers(len(stations())))]
     zones = int(rng.integers(2, 7))
     small = index % 12 in _SMALL_SITE_SLOTS
     days = rng.uniform(3.0, 6.0) if small else rng.uniform(21.0, 42.0)
@@ -208,7 +208,7 @@ def building_site(seed: int, index: int, organizations: int, scale: float) -> Si
     clean = simulate_zones(
         rng,
         building,
-        climate,
+        station,
         zones,
         steps,
         start_day_of_year,
@@ -227,7 +227,7 @@ def building_site(seed: int, index: int, organizations: int, scale: float) -> Si
         profile={
             "simulated": True,
             "building_type": building.name,
-            "climate": climate.name,
+            "weather_station": station,
             "zones": zones,
             "days": round(steps / _STEPS_PER_DAY, 2),
             "noise_level": noise_level,
@@ -241,7 +241,7 @@ def building_site(seed: int, index: int, organizations: int, scale: float) -> Si
 def simulate_zones(
     rng: np.random.Generator,
     building: BuildingType,
-    climate: object,
+    station: str,
     zones: int,
     steps: int,
     start_day_of_year: float,
@@ -249,7 +249,7 @@ def simulate_zones(
     noise: float,
 ) -> list[np.ndarray]:
     """Fault-free readings of every zone, one (steps, 6) array per zone."""
-    weather = outdoor_weather(rng, climate, start_day_of_year, steps, STEP_S)  # type: ignore[arg-type]
+    weather = outdoor_weather(station, start_day_of_year, steps, STEP_S)
     hour, _ = hours_and_days(start_day_of_year, steps, STEP_S)
     day = np.arange(steps) // _STEPS_PER_DAY
     weekend = (start_weekday + day) % 7 >= 5

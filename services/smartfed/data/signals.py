@@ -25,8 +25,7 @@ def lag(values: np.ndarray, tau_steps: float) -> np.ndarray:
 def wander(rng: np.random.Generator, shape: tuple[int, ...], knot_steps: int) -> np.ndarray:
     """Smooth zero-mean unit-scale noise: random knots every ``knot_steps``, linearly joined.
 
-    Used for weather fronts, cloud cover and slow occupancy changes, whose correlation time is
-    hours to days rather than one step.
+    Used for slow changes in occupancy, whose correlation time is hours rather than one step.
     """
     *lead, steps = shape
     knots = np.arange(0, steps + knot_steps, knot_steps)

@@ -1,47 +1,33 @@
-"""Synthetic outdoor weather for a site: temperature, humidity and daylight at each time step.
+"""Outdoor weather for a simulated site, from a real typical meteorological year (TMY3).
 
-Real typical-year (TMY3) files ship with the EnergyPlus package, but that package carries the
-whole simulation engine for 16 weather files, so the climates below are synthetic: each is a handful
-of numbers (annual mean, seasonal and daily swing, humidity, latitude, cloudiness) chosen to
-resemble a climate zone, and the weather is built from them as
+The EnergyPlus package (``pyenergyplus-lbnl``) ships sixteen NREL TMY3 files for US stations,
+from Miami to Chicago and San Francisco to Phoenix. A site is placed at one of them and its
+weeks of data start on some day of that station's typical year, so fronts, cloudy days, heat
+waves and the seasons are the ones a building there really sees. The files are hourly; the
+readings are interpolated linearly to the simulation step:
 
-- a seasonal cosine (coldest around 20 January in the northern hemisphere),
-- a daily cosine peaking mid-afternoon, its swing damped under cloud,
-- slow "weather front" wander with a correlation time of about two days,
-- relative humidity that falls as the day warms (absolute moisture roughly constant over a day),
-- solar elevation from latitude and day of year, attenuated by cloud cover, as daylight lux.
+- dry-bulb temperature (°C),
+- relative humidity (%),
+- global horizontal illuminance (lux), the daylight that windows let in.
+
+A site whose data runs past 31 December continues on 1 January of the same typical year.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
 from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
 
 import numpy as np
 
-from smartfed.data.signals import wander
-
-
-@dataclass(frozen=True)
-class Climate:
-    name: str
-    annual_mean_c: float
-    seasonal_swing_c: float
-    daily_swing_c: float
-    humidity_pct: float
-    latitude_deg: float
-    cloudiness: float
-
-
-CLIMATES: tuple[Climate, ...] = (
-    Climate("hot-humid", 24.5, 5.0, 7.0, 75.0, 26.0, 0.45),
-    Climate("hot-dry", 23.0, 10.0, 14.0, 30.0, 33.5, 0.15),
-    Climate("mixed-humid", 13.0, 12.0, 9.0, 65.0, 39.0, 0.45),
-    Climate("marine", 11.5, 6.5, 8.0, 75.0, 47.5, 0.65),
-    Climate("cold", 9.0, 14.0, 9.5, 68.0, 42.0, 0.5),
-    Climate("very-cold", 6.0, 16.0, 10.0, 70.0, 46.8, 0.5),
-)
-
-_CLEAR_SKY_LUX = 110_000.0
+_HOURS_PER_YEAR = 8760
+# EPW data rows follow eight header lines; the columns used here, and the value each column
+# writes when the reading is missing.
+_HEADER_LINES = 8
+_COLUMNS = {"temperature_c": (6, 99.9), "humidity_pct": (8, 999.0), "daylight_lux": (16, 999_999.0)}
 
 
 @dataclass(frozen=True)
@@ -49,6 +35,66 @@ class Weather:
     temperature_c: np.ndarray
     humidity_pct: np.ndarray
     daylight_lux: np.ndarray
+
+
+@dataclass(frozen=True)
+class TypicalYear:
+    """One station's 8,760 hourly readings; reading ``k`` is at the end of hour ``k``."""
+
+    station: str
+    temperature_c: np.ndarray
+    humidity_pct: np.ndarray
+    daylight_lux: np.ndarray
+
+
+def _weather_directory() -> Path:
+    try:
+        return Path(str(resources.files("pyenergyplus") / "data" / "weather"))
+    except ModuleNotFoundError as error:
+        raise RuntimeError(
+            "the TMY3 weather files come with the pyenergyplus-lbnl package, which is not "
+            "installed; install smartfed with its dependencies (make simulate does)"
+        ) from error
+
+
+@functools.cache
+def stations() -> tuple[str, ...]:
+    """The shipped stations, by file name without ``_TMY3.epw``, in a fixed order."""
+    found = tuple(sorted(p.name.removesuffix("_TMY3.epw") for p in _weather_directory().glob("*_TMY3.epw")))
+    if not found:
+        raise RuntimeError(f"no TMY3 weather files under {_weather_directory()}; reinstall pyenergyplus-lbnl")
+    return found
+
+
+@functools.cache
+def typical_year(station: str) -> TypicalYear:
+    """The station's readings, parsed once per process."""
+    return read_epw(weather_file(station), station)
+
+
+def weather_file(station: str) -> Path:
+    path = _weather_directory() / f"{station}_TMY3.epw"
+    if not path.is_file():
+        raise ValueError(f"no TMY3 weather file for station '{station}'; choose one of {', '.join(stations())}")
+    return path
+
+
+def read_epw(path: Path, station: str) -> TypicalYear:
+    """A year of hourly EnergyPlus weather; a missing reading is an error naming its row."""
+    with path.open(newline="", encoding="latin-1") as handle:
+        rows = list(csv.reader(handle))[_HEADER_LINES:]
+    if len(rows) != _HOURS_PER_YEAR:
+        raise ValueError(f"{path}: {len(rows)} hourly rows, a typical year has {_HOURS_PER_YEAR}")
+    columns = {}
+    for name, (column, missing) in _COLUMNS.items():
+        values = np.array([float(row[column]) for row in rows])
+        gaps = np.flatnonzero(values >= missing)
+        if gaps.size:
+            raise ValueError(
+                f"{path}: {name} is missing on data row {gaps[0] + 1} ({gaps.size} rows in all)"
+            )
+        columns[name] = values
+    return TypicalYear(station=station, **columns)
 
 
 def hours_and_days(
@@ -59,37 +105,18 @@ def hours_and_days(
     return (elapsed_days % 1.0) * 24.0, start_day_of_year + elapsed_days
 
 
-def outdoor_weather(
-    rng: np.random.Generator, climate: Climate, start_day_of_year: float, steps: int, step_s: int
-) -> Weather:
-    hour, day = hours_and_days(start_day_of_year, steps, step_s)
-    steps_per_day = 86_400 // step_s
+def outdoor_weather(station: str, start_day_of_year: float, steps: int, step_s: int) -> Weather:
+    """The station's weather at every step from midnight of ``start_day_of_year`` on."""
+    year = typical_year(station)
+    _, day = hours_and_days(start_day_of_year, steps, step_s)
+    hours = day * 24.0
+    readings_at = np.arange(1, _HOURS_PER_YEAR + 1, dtype=float)
 
-    # Cloud cover in [0, 1]: slow wander around the climate's cloudiness.
-    cloud = np.clip(climate.cloudiness + 0.3 * wander(rng, (steps,), steps_per_day // 4), 0.0, 1.0)
+    def at_steps(hourly: np.ndarray) -> np.ndarray:
+        return np.interp(hours, readings_at, hourly, period=_HOURS_PER_YEAR)
 
-    seasonal = -climate.seasonal_swing_c * np.cos(2.0 * np.pi * (day - 20.0) / 365.0)
-    daily = (
-        0.5
-        * climate.daily_swing_c
-        * (1.0 - 0.5 * cloud)
-        * np.cos(2.0 * np.pi * (hour - 15.0) / 24.0)
+    return Weather(
+        temperature_c=at_steps(year.temperature_c),
+        humidity_pct=at_steps(year.humidity_pct),
+        daylight_lux=at_steps(year.daylight_lux),
     )
-    fronts = 3.0 * wander(rng, (steps,), 2 * steps_per_day)
-    temperature_c = climate.annual_mean_c + seasonal + daily + fronts
-
-    humidity_pct = (
-        climate.humidity_pct - 2.2 * daily + 8.0 * wander(rng, (steps,), steps_per_day) + 10 * cloud
-    )
-    humidity_pct = np.clip(humidity_pct, 8.0, 100.0)
-
-    # Solar elevation: declination from day of year, hour angle from solar time.
-    declination = np.radians(-23.44) * np.cos(2.0 * np.pi * (day + 10.0) / 365.0)
-    latitude = np.radians(climate.latitude_deg)
-    hour_angle = np.radians(15.0 * (hour - 12.0))
-    sin_elevation = np.sin(latitude) * np.sin(declination) + np.cos(latitude) * np.cos(
-        declination
-    ) * np.cos(hour_angle)
-    daylight_lux = _CLEAR_SKY_LUX * np.clip(sin_elevation, 0.0, None) * (1.0 - 0.75 * cloud)
-
-    return Weather(temperature_c, humidity_pct, daylight_lux)
