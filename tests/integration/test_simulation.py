@@ -37,7 +37,9 @@ def test_simulation_writes_the_report_and_one_model_version_per_round(ray_cluste
     assert not any(row["personalised"] for row in on_disk["local_only"]["per_site"])
     assert set(on_disk["comparison"]) == {"local_only", "centralized"}
     assert on_disk["comparison"]["local_only"]["sites"] == 4
-    assert "Federated minus local-only: " in (config.output / "report.md").read_text()
+    markdown = (config.output / "report.md").read_text()
+    assert "Federated minus local-only: " in markdown
+    assert "weather from real TMY3" in markdown
     assert [h["round"] for h in on_disk["history"]] == [1, 2, 3]
     assert all(h["sites_reported"] == 4 and h["bytes_up"] > 0 for h in on_disk["history"])
     for name in ("report.md", "per_site_f1.png", "rounds.png", "roc.png", "gain_by_site_size.png"):

@@ -106,6 +106,14 @@ def render_markdown(report: dict, plots: list[str]) -> str:
             ),
             "",
         ]
+    if report["task"] == "sensor" and report["data_simulated"]:
+        lines += [
+            (
+                "The buildings in this run are simulated, with outdoor weather from real TMY3 "
+                "typical years of 16 US stations, and faults injected and labelled."
+            ),
+            "",
+        ]
     if report["status"] == "failed":
         lines += [f"**The federation failed**: {report['failure']['message']}", ""]
     lines += privacy_lines(report)
