@@ -57,7 +57,7 @@ def test_a_missing_reading_is_an_error_naming_the_file_and_row(tmp_path):
         handle.write("header\n" * 8)
         csv.writer(handle).writerows(rows)
     with pytest.raises(ValueError, match=r"broken\.epw: temperature_c is missing on data row 42"):
-        read_epw(broken, "broken")
+        read_epw(broken)
 
 
 def test_an_unknown_station_lists_the_shipped_ones():

@@ -2,7 +2,8 @@
 
 Each site is one building of a type (office, school, retail, hospital) at one of the real
 TMY3 weather stations of ``weather.py``, with 2-6 zones. A zone is one segment: a row every
-5 minutes with the features of ``SENSOR_FEATURES``. The physics is deliberately simple, but every reading has the cause it has in a real zone:
+5 minutes with the features of ``SENSOR_FEATURES``. The physics is deliberately simple, but
+every reading has the cause it has in a real zone:
 
 - occupancy: a Poisson head count around the type's weekday/weekend schedule, scaled by a
   per-day factor and slow wander;
@@ -18,8 +19,9 @@ TMY3 weather stations of ``weather.py``, with 2-6 zones. A zone is one segment: 
 - power: plug loads and lighting, people, and the heating or cooling load over the heat
   pump's COP, plus fans while the HVAC runs in occupied mode.
 
-Sites differ in weather station (climate), type, zone count and size, sensor noise and bias, and in how much
-data they have: a third of sites hold 3-6 days, the rest 3-6 weeks, capped at 58,000 rows.
+Sites differ in weather station (so in climate), type, zone count and size, sensor noise and
+bias, and in how much data they have: a third of sites hold 3-6 days, the rest 3-6 weeks,
+capped at 58,000 rows.
 """
 
 from __future__ import annotations

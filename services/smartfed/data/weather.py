@@ -32,16 +32,8 @@ _COLUMNS = {"temperature_c": (6, 99.9), "humidity_pct": (8, 999.0), "daylight_lu
 
 @dataclass(frozen=True)
 class Weather:
-    temperature_c: np.ndarray
-    humidity_pct: np.ndarray
-    daylight_lux: np.ndarray
+    """Readings at consecutive times: simulation steps, or the hours of a typical year."""
 
-
-@dataclass(frozen=True)
-class TypicalYear:
-    """One station's 8,760 hourly readings; reading ``k`` is at the end of hour ``k``."""
-
-    station: str
     temperature_c: np.ndarray
     humidity_pct: np.ndarray
     daylight_lux: np.ndarray
@@ -67,9 +59,12 @@ def stations() -> tuple[str, ...]:
 
 
 @functools.cache
-def typical_year(station: str) -> TypicalYear:
-    """The station's readings, parsed once per process."""
-    return read_epw(weather_file(station), station)
+def typical_year(station: str) -> Weather:
+    """The station's 8,760 hourly readings, parsed once per process.
+
+    Reading ``k`` is at the end of hour ``k`` of the year, so reading 0 is at 01:00 on 1 January.
+    """
+    return read_epw(weather_file(station))
 
 
 def weather_file(station: str) -> Path:
@@ -79,7 +74,7 @@ def weather_file(station: str) -> Path:
     return path
 
 
-def read_epw(path: Path, station: str) -> TypicalYear:
+def read_epw(path: Path) -> Weather:
     """A year of hourly EnergyPlus weather; a missing reading is an error naming its row."""
     with path.open(newline="", encoding="latin-1") as handle:
         rows = list(csv.reader(handle))[_HEADER_LINES:]
@@ -94,7 +89,7 @@ def read_epw(path: Path, station: str) -> TypicalYear:
                 f"{path}: {name} is missing on data row {gaps[0] + 1} ({gaps.size} rows in all)"
             )
         columns[name] = values
-    return TypicalYear(station=station, **columns)
+    return Weather(**columns)
 
 
 def hours_and_days(
