@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from smartfed.data.weather import stations
 from smartfed.simulation.comparison import f1_difference
 from smartfed.simulation.config import SimulationConfig
 
@@ -110,7 +111,7 @@ def render_markdown(report: dict, plots: list[str]) -> str:
         lines += [
             (
                 "The buildings in this run are simulated, with outdoor weather from real TMY3 "
-                "typical years of 16 US stations, and faults injected and labelled."
+                f"typical years of {len(stations())} US stations, and faults injected and labelled."
             ),
             "",
         ]
